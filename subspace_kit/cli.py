@@ -1,12 +1,97 @@
 """Command line: ``python -m subspace_kit <command>``.
 
-- ``eigen``: top-k Hessian eigenvalues of the paper's MLP after a short SGD warm-up.
-- ``demo``: the kit's main job on the embedded MNIST-5k data.
+- ``demo``:   the kit's main job: the ``class`` preset's SGD / Dom-SGD / Bulk-SGD figure and
+              claims table on the embedded MNIST-5k data (``run`` + ``report``).
+- ``run``:    run (or resume, or read back) one experiment into the run store.
+- ``report``: render a stored run as HTML + PNG figure and a claims table.
+- ``eigen``:  top-k Hessian eigenvalues of the paper's MLP after a short SGD warm-up.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+
+def _config_from_args(args):
+    from .experiment import RunConfig
+
+    overrides = {}
+    if args.config:
+        import json
+        overrides.update(json.loads(Path(args.config).read_text()))
+    preset = overrides.pop("preset", args.preset)
+    flags = {"optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size, "k": args.k,
+             "steps": args.steps, "seed": args.seed, "refresh_every": args.refresh_every,
+             "dataset": args.dataset, "model": args.model, "loss": args.loss, "device": args.device,
+             "project_on": args.project_on}
+    if args.modes:
+        flags["modes"] = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if args.switch_step is not None:
+        flags.update(switch="step", switch_step=args.switch_step)
+    if args.interp:
+        alpha, beta = (float(x) for x in args.interp.split(","))
+        flags.update(interp_alpha=alpha, interp_beta=beta)
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return RunConfig.preset(preset, **overrides)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="class", help="paper, class or smoke (default: class)")
+    p.add_argument("--config", help="JSON file of config fields (may name a 'preset')")
+    p.add_argument("--optimizer", help="sgd, gd, sam, momentum or adam")
+    p.add_argument("--modes", help="comma-separated: none,dom,bulk,interp (default none,dom,bulk)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--k", type=int)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--switch-step", type=int, help="switch at this step instead of the preset's rule")
+    p.add_argument("--refresh-every", type=int)
+    p.add_argument("--interp", help="alpha,beta for mode interp")
+    p.add_argument("--project-on", choices=["update", "gradient"])
+    p.add_argument("--dataset")
+    p.add_argument("--model")
+    p.add_argument("--loss")
+    p.add_argument("--device")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", default="runs", help="run store folder (default: runs)")
+
+
+def _run(args) -> int:
+    from .experiment import run
+
+    cfg = _config_from_args(args)
+    result = run(cfg, store=args.out, progress=True)
+    print(f"{result.status}: {result.path}  ({result.summary.get('wall_seconds', 0):.0f} s, "
+          f"{result.summary.get('hvps', 0)} HVPs, switch at step {result.summary.get('switch_step')})")
+    if result.summary.get("message"):
+        print(result.summary["message"])
+    return 0 if result.status in ("completed", "stopped") else 1
+
+
+def _report(args) -> int:
+    from .experiment.report import claims, claims_markdown, write_report
+    from .experiment.store import RunStore
+
+    if args.run_dir:
+        result = RunStore.load_path(args.run_dir)
+    else:
+        result = RunStore(args.out).load(_config_from_args(args))
+    if result is None:
+        print("no such run in the store; run it first with `python -m subspace_kit run ...`", file=sys.stderr)
+        return 2
+    paths = write_report(result, args.report_dir)
+    print(claims_markdown(claims(result)))
+    print("\n" + "\n".join(f"{kind}: {path}" for kind, path in paths.items()))
+    return 0
+
+
+def _demo(args) -> int:
+    code = _run(args)
+    if code != 0:
+        return code
+    args.run_dir = None
+    return _report(args)
 
 
 def _eigen(args) -> int:
@@ -18,7 +103,6 @@ def _eigen(args) -> int:
     from .losses import mse
     from .models import build_model
 
-    torch.manual_seed(args.seed)
     data = load("mnist-5k")
     model = build_model("mlp", input_shape=data.input_shape, num_classes=data.num_classes, seed=args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -28,10 +112,7 @@ def _eigen(args) -> int:
         opt.zero_grad()
         mse(model(data.X[idx]), data.Y[idx]).backward()
         opt.step()
-    H = HessianOperator(model, mse, data.X, data.Y)
-    with tqdm(total=None, desc="Lanczos (HVPs)", unit="hvp") as bar:
-        result = top_eigen(H, args.k, tol=args.tol, method="lanczos")
-        bar.update(result.matvecs)
+    result = top_eigen(HessianOperator(model, mse, data.X, data.Y), args.k, tol=args.tol, method="lanczos")
     print(f"Top-{args.k} eigenvalues of the full MNIST-5k training-loss Hessian after {args.steps} SGD steps "
           f"(η={args.lr}, batch {args.batch_size}); {result.matvecs} HVPs, converged={result.converged}:")
     for i, (lam, res) in enumerate(zip(result.values.tolist(), result.residuals.tolist()), 1):
@@ -43,21 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m subspace_kit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("eigen", "demo"):
-        p = sub.add_parser(name, help="top-k Hessian eigenvalues after an SGD warm-up")
-        p.add_argument("--steps", type=int, default=500)
-        p.add_argument("--lr", type=float, default=0.01)
-        p.add_argument("--batch-size", type=int, default=50)
-        p.add_argument("--k", type=int, default=10)
-        p.add_argument("--tol", type=float, default=1e-4)
-        p.add_argument("--seed", type=int, default=0)
-        p.set_defaults(func=_eigen)
+    for name, func, help_ in (("run", _run, "run one experiment into the run store"),
+                              ("demo", _demo, "the main job: class preset figure + claims table"),
+                              ("report", _report, "figure and claims table of a stored run")):
+        p = sub.add_parser(name, help=help_)
+        _add_run_flags(p)
+        if name != "run":
+            p.add_argument("--report-dir", default="reports", help="where figure.html/png and claims.md go")
+            p.add_argument("--run-dir", help="(report) a run folder, instead of the config flags")
+        p.set_defaults(func=func)
+    p = sub.add_parser("eigen", help="top-k Hessian eigenvalues after an SGD warm-up")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--tol", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_eigen)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad settings: one readable line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

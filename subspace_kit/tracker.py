@@ -47,6 +47,15 @@ class SubspaceTracker:
         """Forget the basis: the next update is a cold solve."""
         self._block, self.result = None, None
 
+    def restore(self, block: torch.Tensor, values: torch.Tensor | None = None) -> None:
+        """Resume from a saved block of ``k + oversample`` orthonormal Ritz vectors (P, m),
+        e.g. from a checkpoint; ``basis`` is its first ``k`` columns until the next update."""
+        self._block = block
+        k = self.k
+        vals = values[:k] if values is not None else torch.full((k,), float("nan"), dtype=block.dtype)
+        self.result = EigenResult(vals, block[:, :k], torch.full((k,), float("nan"), dtype=block.dtype),
+                                  0, False, "restored")
+
     def update(self, H) -> EigenResult:
         """Top-k eigenpairs of ``H``, warm-started from the previous update."""
         n = _size(H)

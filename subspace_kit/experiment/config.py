@@ -1,0 +1,197 @@
+"""Run configuration: every knob of one experiment, validated once, hashed into a store key.
+
+``RunConfig.preset("class", lr=0.02)`` starts from a named preset and overrides fields;
+``RunConfig.from_dict(d)`` rejects unknown keys by name. The config (plus the kit's version of
+the protocol, ``PROTOCOL_VERSION``) fully determines the run: same config and seed, same
+numbers on the same machine.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+
+from .._validation import check_choice, check_int_range, check_positive
+
+PROTOCOL_VERSION = 1  # bump when a change alters the numbers a config produces
+
+OPTIMIZERS = ("sgd", "gd", "sam", "momentum", "adam")
+MODES = ("none", "dom", "bulk", "interp")
+PROJECT_ON = ("update", "gradient")
+MODE_LABELS = {"none": "", "dom": "Dom-", "bulk": "Bulk-", "interp": "Interp-"}
+OPTIMIZER_LABELS = {"sgd": "SGD", "gd": "GD", "sam": "SAM", "momentum": "SGD+momentum", "adam": "Adam"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One experiment: phase 1 (base optimizer, no projection) until the switch, then every
+    mode in ``modes`` continues from the same parameters and optimizer state.
+
+    Fields (units): ``lr`` step size η; ``batch_size`` samples per minibatch (ignored by
+    ``gd``); ``k`` dominant-subspace dimension; ``steps`` total steps including phase 1;
+    ``switch`` ``"rule"`` (EMA of χ_k(∇L) with factor ``switch_ema`` exceeds
+    ``switch_threshold``, checked every ``switch_check_every`` steps) or ``"step"`` (at
+    ``switch_step``); if the rule has not fired by ``max_switch_step`` the run switches there
+    and says so in the summary. ``refresh_every`` steps between subspace refreshes (1 is the
+    paper's protocol); ``hessian_samples`` how many of the first training samples define the
+    Hessian (``None``: all). ``project_on`` for momentum/Adam: project the final ``"update"``
+    (optimizer state unprojected) or the ``"gradient"`` fed to the optimizer.
+    """
+
+    dataset: str = "mnist-5k"
+    n_train: int | None = None
+    model: str = "mlp"
+    loss: str = "mse"
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    batch_size: int = 50
+    momentum: float = 0.9
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    rho: float = 0.05
+    modes: tuple = ("none", "dom", "bulk")
+    interp_alpha: float | None = None
+    interp_beta: float | None = None
+    project_on: str = "update"
+    k: int = 10
+    steps: int = 20_000
+    switch: str = "rule"
+    switch_step: int = 2000
+    switch_threshold: float = 0.95
+    switch_ema: float = 0.9
+    switch_check_every: int = 100
+    max_switch_step: int | None = None
+    refresh_every: int = 1
+    hessian_samples: int | None = None
+    tracker_tol: float = 1e-2
+    oversample: int = 2
+    log_every: int = 10
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    # ------------------------------------------------------------------ construction
+    def __post_init__(self):
+        object.__setattr__(self, "modes", tuple(self.modes))
+        self.validate()
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "RunConfig":
+        """A named preset (see ``PRESETS``) with fields overridden by keyword."""
+        base = dict(PRESETS[check_choice("preset", name, PRESETS)])
+        _reject_unknown(overrides)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """Build from a plain dict (e.g. a JSON config file); unknown keys are rejected by name.
+        A ``"preset"`` key names the starting preset."""
+        data = dict(data)
+        preset = data.pop("preset", None)
+        _reject_unknown(data)
+        if preset is not None:
+            return cls.preset(preset, **data)
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path) -> "RunConfig":
+        with open(path) as fh:
+            return cls.from_dict(json.load(fh))
+
+    def replace(self, **changes) -> "RunConfig":
+        _reject_unknown(changes)
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ identity
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["modes"] = list(self.modes)
+        return d
+
+    def key(self) -> str:
+        """Short hash of the full config: the run's folder name in the store."""
+        payload = json.dumps({"protocol": PROTOCOL_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def phase1_key(self) -> str:
+        """Hash of what phase 1 depends on (not the modes), so phase 1 can be shared."""
+        d = self.to_dict()
+        for name in ("modes", "interp_alpha", "interp_beta", "project_on", "steps", "log_every",
+                     "checkpoint_every"):
+            d.pop(name)
+        payload = json.dumps({"protocol": PROTOCOL_VERSION, **d}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def label(self, mode: str) -> str:
+        """Human name of a curve, e.g. ``Bulk-SGD``."""
+        return MODE_LABELS[mode] + OPTIMIZER_LABELS[self.optimizer]
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("project_on", self.project_on, PROJECT_ON)
+        check_choice("switch", self.switch, ("rule", "step"))
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+        check_positive("lr", self.lr)
+        check_positive("rho", self.rho, allow_zero=True)
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check_positive("adam_eps", self.adam_eps)
+        if not self.modes:
+            raise ValueError("modes must name at least one of " + ", ".join(MODES))
+        for mode in self.modes:
+            check_choice("modes", mode, MODES)
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError(f"modes must not repeat a mode; got {list(self.modes)}")
+        if "interp" in self.modes and (self.interp_alpha is None or self.interp_beta is None):
+            raise ValueError("mode 'interp' needs both interp_alpha and interp_beta "
+                             f"(got interp_alpha={self.interp_alpha}, interp_beta={self.interp_beta})")
+        check_int_range("k", self.k, 1)
+        check_int_range("batch_size", self.batch_size, 1)
+        check_int_range("steps", self.steps, 1)
+        check_int_range("switch_step", self.switch_step, 0)
+        check_int_range("switch_check_every", self.switch_check_every, 1)
+        check_int_range("refresh_every", self.refresh_every, 1)
+        check_int_range("log_every", self.log_every, 1)
+        check_int_range("checkpoint_every", self.checkpoint_every, 1)
+        check_int_range("oversample", self.oversample, 0)
+        check_int_range("seed", self.seed, 0)
+        check_positive("tracker_tol", self.tracker_tol)
+        if not 0 < self.switch_threshold <= 1:
+            raise ValueError(f"switch_threshold must be in (0, 1], got {self.switch_threshold}")
+        if not 0 <= self.switch_ema < 1:
+            raise ValueError(f"switch_ema must be in [0, 1), got {self.switch_ema}")
+        for name in ("n_train", "hessian_samples", "max_switch_step"):
+            if getattr(self, name) is not None:
+                check_int_range(name, getattr(self, name), 1)
+        if self.n_train is not None and self.batch_size > self.n_train:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the data set (n_train={self.n_train})")
+
+
+def _reject_unknown(d: dict) -> None:
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown config key {unknown[0]!r}" + (f" (and {unknown[1:]})" if len(unknown) > 1 else "")
+                         + f"; known keys: {', '.join(sorted(known))}")
+
+
+# The paper's settings, and a class-sized version of the same story (see README: "The class
+# preset" for what it changes and what that costs in fidelity, measured by
+# benchmarks/bench_engine.py).
+PRESETS: dict[str, dict] = {
+    "paper": dict(steps=20_000, k=10, lr=0.01, batch_size=50, refresh_every=1, switch="rule",
+                  switch_check_every=100, log_every=50),
+    "class": dict(steps=3000, k=10, lr=0.01, batch_size=50, refresh_every=10, switch="step",
+                  switch_step=2000, hessian_samples=1000, log_every=20, checkpoint_every=200),
+    "smoke": dict(steps=60, k=3, lr=0.01, batch_size=50, n_train=500, refresh_every=5, switch="step",
+                  switch_step=30, hessian_samples=200, log_every=5, checkpoint_every=20),
+}

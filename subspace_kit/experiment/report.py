@@ -1,0 +1,158 @@
+"""From a stored run to the paper's Figure 1a-style plot and a claims table.
+
+``claims(result)`` tests what this run can test of the paper's Section 3, each with the
+measured numbers and a verdict; ``figure(result)`` is the plotly figure (log-scale loss with
+the switch marked, alignment, sharpness beside 2/η); ``write_report`` saves HTML, PNG and a
+markdown table.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store import RunResult
+
+COLORS = {"none": "#1f77b4", "dom": "#d62728", "bulk": "#2ca02c", "interp": "#9467bd"}
+
+# Thresholds of the verdicts (what "near 1", "stops", "keeps pace" and "most" mean here).
+ALIGNED = 0.8          # χ_k of the full gradient at the switch
+STALLED = 0.25         # Dom's loss decrease after the switch, as a fraction of SGD's
+KEEPS_PACE = 1.10      # Bulk's final loss within 10% of SGD's
+MOST_OF_NORM = 0.5     # ‖P_k g‖ / ‖g‖ of the minibatch gradient
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    measured: str
+    holds: bool | None  # None: this run cannot test it
+
+
+def _main_rows(result: RunResult, mode: str) -> list[dict]:
+    return [r for r in result.rows if r["phase"] == "main" and r["mode"] == mode]
+
+
+def _finite(values):
+    return [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def _mean(values) -> float:
+    values = _finite(values)
+    return sum(values) / len(values) if values else math.nan
+
+
+def claims(result: RunResult) -> list[Claim]:
+    cfg = result.config
+    base = cfg.label("none")
+    out = []
+    warm = [r for r in result.rows if r["phase"] == "warmup"]
+    chis = _finite(r.get("alignment_full") for r in warm)
+    if chis:
+        tail = chis[-3:]
+        out.append(Claim(f"Alignment χ_{cfg.k}(∇L) rises to near 1 under {base}",
+                         f"χ = {chis[0]:.2f} at step 0 → {_mean(tail):.2f} (mean of the last {len(tail)} "
+                         f"checks before the switch at step {result.summary.get('switch_step')})",
+                         _mean(tail) >= ALIGNED))
+    first_last = {}
+    for mode in cfg.modes:
+        rows = _main_rows(result, mode)
+        if len(rows) >= 2:
+            first_last[mode] = (rows[0]["train_loss"], rows[-1]["train_loss"])
+    if "none" in first_last and "dom" in first_last:
+        (s0, s1), (d0, d1) = first_last["none"], first_last["dom"]
+        frac = (d0 - d1) / (s0 - s1) if s0 != s1 else math.nan
+        out.append(Claim(f"{cfg.label('dom')} stops decreasing the loss after the switch",
+                         f"loss {d0:.4f} → {d1:.4f} ({frac:.0%} of {base}'s decrease {s0:.4f} → {s1:.4f})",
+                         bool(frac < STALLED)))
+    if "none" in first_last and "bulk" in first_last:
+        s1, b1 = first_last["none"][1], first_last["bulk"][1]
+        out.append(Claim(f"{cfg.label('bulk')} keeps pace with {base}",
+                         f"final loss {b1:.4f} vs {s1:.4f} (ratio {b1 / s1:.2f})", bool(b1 / s1 <= KEEPS_PACE)))
+    # χ of the minibatch gradient g (unprojected), measured in the Bulk branch at every log step
+    chis = _finite(r.get("alignment_batch") for r in _main_rows(result, "bulk"))
+    if chis:
+        f = _mean(chis)
+        out.append(Claim("The dominant part that Bulk removes carries most of the update's norm",
+                         f"mean ‖P_k g‖ / ‖g‖ = {f:.2f} for the minibatch gradient after the switch "
+                         f"(‖P_k g‖² / ‖g‖² = {_mean(c * c for c in chis):.2f})", bool(f > MOST_OF_NORM)))
+    return out
+
+
+def claims_markdown(items: list[Claim]) -> str:
+    lines = ["| claim (paper, Section 3) | measured in this run | holds |", "|---|---|---|"]
+    for c in items:
+        verdict = "n/a" if c.holds is None else ("yes" if c.holds else "**no**")
+        lines.append(f"| {c.claim} | {c.measured} | {verdict} |")
+    return "\n".join(lines)
+
+
+def figure(result: RunResult):
+    """Plotly figure: loss (log), alignment χ_k(∇L), sharpness λ1 beside 2/η."""
+    from plotly.subplots import make_subplots
+
+    cfg = result.config
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(
+        "training loss (log scale)", f"alignment χ_{cfg.k}(∇L)", "sharpness λ1 and 2/η"))
+    for mode in cfg.modes:
+        for col, column in ((1, "train_loss"), (2, "alignment_full"), (3, "sharpness")):
+            steps, values = result.curve(mode, column)
+            pts = [(s, v) for s, v in zip(steps, values) if isinstance(v, (int, float)) and math.isfinite(v)]
+            fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines", name=cfg.label(mode),
+                            legendgroup=mode, showlegend=col == 1, line=dict(color=COLORS[mode]), row=1, col=col)
+    fig.add_hline(y=2 / cfg.lr, line_dash="dot", annotation_text="2/η", row=1, col=3)
+    switch = result.summary.get("switch_step")
+    if switch is not None:
+        for col in (1, 2, 3):
+            fig.add_vline(x=switch, line_dash="dash", line_color="gray", row=1, col=col)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(height=380, width=1150, margin=dict(t=40, b=40),
+                      title=f"{cfg.dataset}, {cfg.model}, η={cfg.lr}, batch {cfg.batch_size}, k={cfg.k}, "
+                            f"refresh every {cfg.refresh_every} (switch at step {switch})")
+    return fig
+
+
+def save_png(result: RunResult, path) -> None:
+    """The same three panels with matplotlib (no browser needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = result.config
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for mode in cfg.modes:
+        for ax, column in zip(axes, ("train_loss", "alignment_full", "sharpness")):
+            steps, values = result.curve(mode, column)
+            pts = [(s, v) for s, v in zip(steps, values) if isinstance(v, (int, float)) and math.isfinite(v)]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=COLORS[mode], label=cfg.label(mode))
+    axes[0].set_yscale("log")
+    axes[0].set_title("training loss (log scale)")
+    axes[1].set_title(f"alignment χ_{cfg.k}(∇L)")
+    axes[1].set_ylim(0, 1.02)
+    axes[2].axhline(2 / cfg.lr, ls=":", color="k", label="2/η")
+    axes[2].set_title("sharpness λ1")
+    switch = result.summary.get("switch_step")
+    for ax in axes:
+        if switch is not None:
+            ax.axvline(switch, ls="--", color="gray")
+        ax.set_xlabel("step")
+    axes[0].legend()
+    fig.suptitle(f"{cfg.dataset}, {cfg.model}, η={cfg.lr}, batch {cfg.batch_size}, k={cfg.k}, "
+                 f"refresh every {cfg.refresh_every}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(result: RunResult, out_dir) -> dict[str, Path]:
+    """Write ``figure.html``, ``figure.png`` and ``claims.md`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out / "figure.html", "png": out / "figure.png", "claims": out / "claims.md"}
+    figure(result).write_html(paths["html"], include_plotlyjs=True)
+    save_png(result, paths["png"])
+    table = claims_markdown(claims(result))
+    paths["claims"].write_text(f"Run `{result.path}` ({result.status}).\n\n{table}\n")
+    return paths

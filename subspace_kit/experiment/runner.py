@@ -1,0 +1,454 @@
+"""One experiment, from config to metrics on disk: the paper's switch protocol.
+
+Phase 1 runs the base optimizer without projection until the switch (a fixed step, or the
+paper's rule: the EMA of χ_k(∇L) exceeds a threshold). Phase 2 continues every requested mode
+from the *same* parameters, optimizer state and minibatch sequence, in lock-step, so SGD,
+Dom-SGD and Bulk-SGD share their history up to the switch and their curves grow side by side.
+
+Cadences: projected branches refresh their basis (warm-started ``SubspaceTracker`` on the
+Hessian of the first ``hessian_samples`` training samples) every ``refresh_every`` steps;
+unprojected runs (phase 1 and mode ``none``) measure it every ``switch_check_every`` steps, so
+their ``alignment_full`` is logged at those steps only. Metrics are logged every
+``log_every`` steps, *before* the step at that index is applied.
+
+``iter_run`` yields metric rows (dicts) as they are logged and writes them to the run store;
+a completed config is answered from the store, an interrupted one resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..datasets import load as load_dataset
+from ..hessian import HessianOperator
+from ..losses import accuracy, get_loss
+from ..models import build_model
+from ..projection import alignment, bulk, dominant
+from ..tracker import SubspaceTracker
+from .config import RunConfig
+from .optimizers import UpdateRule, make_projection
+from .store import (MetricsWriter, RunResult, RunStore, load_checkpoint, save_checkpoint, write_json)
+
+EVAL_CHUNK = 2500
+DATA_ORDER_SEED = 12345  # fixed shuffle so "the first n samples" are class-mixed in every run
+
+BASE_COLUMNS = ["step", "phase", "mode", "train_loss", "train_acc", "batch_loss", "alignment_full",
+                "alignment_batch", "alignment_update", "sharpness", "two_over_lr", "update_norm",
+                "eff_lr_dom", "eff_lr_bulk", "tracker_residual", "hvps", "wall"]
+
+
+class RunDiverged(RuntimeError):
+    pass
+
+
+def columns(cfg: RunConfig) -> list[str]:
+    return BASE_COLUMNS + [f"eig_{i + 1}" for i in range(cfg.k)]
+
+
+# ---------------------------------------------------------------------------- the problem
+@dataclass
+class Problem:
+    """Data, loss and a model factory for one config (shared by all branches)."""
+
+    cfg: RunConfig
+    X: torch.Tensor
+    Y: torch.Tensor
+    labels: torch.Tensor
+    Xh: torch.Tensor
+    Yh: torch.Tensor
+    loss_fn: Callable
+    template: torch.nn.Module
+
+    @classmethod
+    def build(cls, cfg: RunConfig) -> "Problem":
+        dtype = getattr(torch, cfg.dtype)
+        data = load_dataset(cfg.dataset)
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(DATA_ORDER_SEED))
+        n = min(cfg.n_train or len(data), len(data))
+        if cfg.batch_size > n:
+            raise ValueError(f"batch_size={cfg.batch_size} is larger than the data set ({n} samples)")
+        idx = order[:n]
+        X, Y, labels = (t[idx].to(cfg.device) for t in data)
+        if X.is_floating_point():
+            X = X.to(dtype)
+        Y = Y.to(dtype)
+        nh = min(cfg.hessian_samples or n, n)
+        model = build_model(cfg.model, input_shape=data.input_shape, num_classes=data.num_classes,
+                            seed=cfg.seed, dtype=dtype).to(cfg.device)
+        num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if cfg.k >= num_params:
+            raise ValueError(f"k must be smaller than the number of parameters ({num_params}); got k={cfg.k}")
+        return cls(cfg, X, Y, labels, X[:nh], Y[:nh], get_loss(cfg.loss), model)
+
+    def new_model(self) -> torch.nn.Module:
+        import copy
+        return copy.deepcopy(self.template)
+
+
+def _params(model) -> list[torch.Tensor]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _flat(tensors) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def _set_flat(params, flat: torch.Tensor) -> None:
+    with torch.no_grad():
+        i = 0
+        for p in params:
+            p.copy_(flat[i:i + p.numel()].view_as(p))
+            i += p.numel()
+
+
+def _grad(model, loss_fn, X, Y) -> tuple[float, torch.Tensor]:
+    params = _params(model)
+    with torch.enable_grad():
+        loss = loss_fn(model(X), Y)
+        grads = torch.autograd.grad(loss, params)
+    return float(loss), _flat(grads)
+
+
+def _full_grad(model, loss_fn, X, Y) -> torch.Tensor:
+    total = None
+    for s in range(0, len(X), EVAL_CHUNK):
+        _, g = _grad(model, loss_fn, X[s:s + EVAL_CHUNK], Y[s:s + EVAL_CHUNK])
+        g = g * (min(len(X) - s, EVAL_CHUNK) / len(X))
+        total = g if total is None else total + g
+    return total
+
+
+@torch.no_grad()
+def _evaluate(model, loss_fn, X, Y, labels) -> tuple[float, float]:
+    loss, correct = 0.0, 0.0
+    for s in range(0, len(X), EVAL_CHUNK):
+        out = model(X[s:s + EVAL_CHUNK])
+        m = len(out)
+        loss += float(loss_fn(out, Y[s:s + EVAL_CHUNK])) * m
+        correct += accuracy(out, labels[s:s + EVAL_CHUNK]) * m
+    return loss / len(X), correct / len(X)
+
+
+# ---------------------------------------------------------------------------- one trajectory
+@dataclass
+class Branch:
+    """One trajectory: its model, optimizer state, subspace tracker and minibatch RNG."""
+
+    mode: str
+    model: torch.nn.Module
+    rule: UpdateRule
+    tracker: SubspaceTracker
+    gen: torch.Generator
+    hvps: int = 0
+    status: str = "running"
+    message: str = ""
+    eigs: torch.Tensor | None = None
+    residual: float = math.nan
+
+    @property
+    def basis(self):
+        return self.tracker.basis
+
+    def refresh(self, problem: Problem) -> None:
+        H = HessianOperator(self.model, problem.loss_fn, problem.Xh, problem.Yh)
+        result = self.tracker.update(H)
+        self.hvps += result.matvecs
+        self.eigs, self.residual = result.values, float(result.residuals.max())
+
+    def state(self, prefix: str) -> dict:
+        out = {f"{prefix}params": _flat(p.detach() for p in _params(self.model)),
+               f"{prefix}gen": self.gen.get_state(), f"{prefix}hvps": self.hvps,
+               f"{prefix}status": np.array(self.status), f"{prefix}message": np.array(self.message),
+               f"{prefix}residual": self.residual}
+        out.update({f"{prefix}rule.{k}": v for k, v in self.rule.state_dict().items()})
+        if self.tracker._block is not None:
+            out[f"{prefix}block"] = self.tracker._block
+            out[f"{prefix}eigs"] = self.eigs
+        return out
+
+    def load(self, arrays: dict, prefix: str, problem: Problem) -> None:
+        _set_flat(_params(self.model), torch.from_numpy(arrays[f"{prefix}params"]).to(problem.X.device))
+        self.gen.set_state(torch.from_numpy(arrays[f"{prefix}gen"]))
+        self.hvps = int(arrays[f"{prefix}hvps"])
+        self.status, self.message = str(arrays[f"{prefix}status"]), str(arrays[f"{prefix}message"])
+        self.residual = float(arrays[f"{prefix}residual"])
+        self.rule.load_state_dict({k[len(prefix) + 5:]: torch.from_numpy(v) for k, v in arrays.items()
+                                   if k.startswith(f"{prefix}rule.")})
+        if f"{prefix}block" in arrays:
+            self.tracker.restore(torch.from_numpy(arrays[f"{prefix}block"]).to(problem.X.device),
+                                 torch.from_numpy(arrays[f"{prefix}eigs"]))
+            self.eigs = torch.from_numpy(arrays[f"{prefix}eigs"])
+
+
+def _new_branch(problem: Problem, mode: str, gen: torch.Generator) -> Branch:
+    cfg = problem.cfg
+    rule = UpdateRule(cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, beta1=cfg.adam_beta1,
+                      beta2=cfg.adam_beta2, eps=cfg.adam_eps, project_on=cfg.project_on)
+    tracker = SubspaceTracker(cfg.k, oversample=cfg.oversample, tol=cfg.tracker_tol)
+    return Branch(mode, problem.new_model(), rule, tracker, gen)
+
+
+def _fork(problem: Problem, source: Branch, mode: str) -> Branch:
+    """A new branch starting exactly where ``source`` is (parameters, state, RNG, basis)."""
+    gen = torch.Generator(device="cpu")
+    gen.set_state(source.gen.get_state())
+    branch = _new_branch(problem, mode, gen)
+    branch.model.load_state_dict(source.model.state_dict())
+    branch.rule.load_state_dict(source.rule.state_dict())
+    if source.tracker._block is not None:
+        branch.tracker.restore(source.tracker._block.clone(), source.eigs)
+    branch.eigs, branch.residual, branch.hvps = source.eigs, source.residual, source.hvps
+    return branch
+
+
+def _step(problem: Problem, br: Branch, t: int, log: bool, measure: bool, switch_step: int | None) -> dict | None:
+    """Advance ``br`` by one step at index ``t``; return a metric row when ``log``."""
+    cfg = problem.cfg
+    projected = br.mode != "none"
+    if projected and (t - switch_step) % cfg.refresh_every == 0:
+        br.refresh(problem)
+    elif not projected and measure:
+        br.refresh(problem)
+    model = br.model
+    if cfg.optimizer == "gd":
+        Xb, Yb = problem.X, problem.Y
+    else:
+        idx = torch.randint(len(problem.X), (cfg.batch_size,), generator=br.gen).to(problem.X.device)
+        Xb, Yb = problem.X[idx], problem.Y[idx]
+    if cfg.optimizer == "gd":
+        batch_loss, g = float("nan"), None
+        g = _full_grad(model, problem.loss_fn, Xb, Yb)
+        batch_loss = float(problem.loss_fn(model(Xb), Yb).detach())
+    else:
+        batch_loss, g = _grad(model, problem.loss_fn, Xb, Yb)
+    if cfg.optimizer == "sam" and cfg.rho > 0:
+        params = _params(model)
+        theta = _flat(p.detach() for p in params).clone()
+        _set_flat(params, theta + cfg.rho * g / g.norm().clamp_min(1e-12))
+        _, g = _grad(model, problem.loss_fn, Xb, Yb)  # the ascent step itself is not projected
+        _set_flat(params, theta)
+    U = br.basis
+    project = make_projection(br.mode, U, cfg.interp_alpha, cfg.interp_beta)
+    delta = br.rule.step(g, project)
+    if not (math.isfinite(batch_loss) and torch.isfinite(delta).all()):
+        raise RunDiverged(_divergence_message(cfg, br, t, batch_loss))
+    row = _metrics(problem, br, t, g, delta, batch_loss, measure) if log else None
+    with torch.no_grad():
+        i = 0
+        for p in _params(model):
+            p.sub_(delta[i:i + p.numel()].view_as(p))
+            i += p.numel()
+    return row
+
+
+def _divergence_message(cfg, br, t, loss) -> str:
+    sharp = float(br.eigs[0]) if br.eigs is not None else float("nan")
+    cause = (f"the learning rate lr={cfg.lr:g} is likely too large for the curvature "
+             f"(2/lr={2 / cfg.lr:.3g}" + (f", last measured sharpness λ1≈{sharp:.3g})" if math.isfinite(sharp) else ")"))
+    return f"{cfg.label(br.mode)} diverged at step {t}: the loss became {loss}; {cause}."
+
+
+def _metrics(problem: Problem, br: Branch, t: int, g, delta, batch_loss: float, measure: bool) -> dict:
+    cfg = problem.cfg
+    loss, acc = _evaluate(br.model, problem.loss_fn, problem.X, problem.Y, problem.labels)
+    if not math.isfinite(loss):
+        raise RunDiverged(_divergence_message(cfg, br, t, loss))
+    row = {"step": t, "mode": br.mode, "train_loss": loss, "train_acc": acc, "batch_loss": batch_loss,
+           "update_norm": float(delta.norm()), "two_over_lr": 2 / cfg.lr, "hvps": br.hvps,
+           "tracker_residual": br.residual}
+    U = br.basis
+    if U is not None and (br.mode != "none" or measure):
+        full_g = _full_grad(br.model, problem.loss_fn, problem.X, problem.Y)
+        row["alignment_full"] = alignment(full_g, U)
+        row["alignment_batch"] = alignment(g, U)
+        row["alignment_update"] = alignment(delta, U)
+        row["eff_lr_dom"] = _ratio(dominant(delta, U), dominant(g, U))
+        row["eff_lr_bulk"] = _ratio(bulk(delta, U), bulk(g, U))
+    if br.eigs is not None:
+        row["sharpness"] = float(br.eigs[0])
+        row.update({f"eig_{i + 1}": float(v) for i, v in enumerate(br.eigs)})
+    return row
+
+
+def _ratio(a: torch.Tensor, b: torch.Tensor) -> float:
+    nb = float(b.norm())
+    return float(a.norm()) / nb if nb > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------- the protocol
+def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = None, resume: bool = True,
+             progress: bool = False) -> Iterator[dict]:
+    """Run (or read back) the experiment ``cfg``, yielding metric rows as they are logged.
+
+    ``store``: run-store folder (or a ``RunStore``). ``stop``: a ``threading.Event``; when set,
+    the run checkpoints, is marked ``stopped`` and the generator returns (the rows so far are
+    kept; asking again resumes). A completed config is answered from the store at once.
+    """
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    path = store.path(cfg)
+    existing = store.load(cfg)
+    if existing is not None and existing.status == "completed":
+        yield from existing.rows
+        return
+    problem = Problem.build(cfg)
+    checkpoint = load_checkpoint(path / "checkpoint.npz") if (resume and existing is not None) else None
+    if checkpoint is None and existing is not None:
+        for name in ("metrics.csv", "checkpoint.npz"):
+            (path / name).unlink(missing_ok=True)
+    write_json(path / "config.json", cfg.to_dict())
+
+    # ---- state: phase-1 branch, or the phase-2 branches, from scratch or from the checkpoint
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    base = _new_branch(problem, "none", gen)
+    branches: list[Branch] = []
+    t, switch_step, switch_reason, ema, n_checks, wall0 = 0, None, "", 0.0, 0, 0.0
+    if checkpoint is not None:
+        t = int(checkpoint["t"])
+        wall0 = float(checkpoint["wall"])
+        ema, n_checks = float(checkpoint["ema"]), int(checkpoint["n_checks"])
+        switch_reason = str(checkpoint["switch_reason"])
+        if int(checkpoint["switch_step"]) >= 0:
+            switch_step = int(checkpoint["switch_step"])
+            for mode in cfg.modes:
+                br = _new_branch(problem, mode, torch.Generator(device="cpu"))
+                br.load(checkpoint, f"{mode}.", problem)
+                branches.append(br)
+        else:
+            base.load(checkpoint, "base.", problem)
+    writer = MetricsWriter(path / "metrics.csv", columns(cfg),
+                           keep_until=((0 if switch_step is None else 1), t - 1) if checkpoint is not None else None)
+    summary = {"status": "running", "config_key": cfg.key(), "labels": {m: cfg.label(m) for m in cfg.modes}}
+    write_json(path / "summary.json", summary)
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.steps, initial=t, desc=f"{cfg.label('none')} run", unit="step")
+
+    def wall() -> float:
+        return wall0 + time.perf_counter() - start
+
+    def checkpoint_now() -> None:
+        arrays = {"t": t, "wall": wall(), "ema": ema, "n_checks": n_checks,
+                  "switch_step": -1 if switch_step is None else switch_step,
+                  "switch_reason": np.array(switch_reason)}
+        if switch_step is None:
+            arrays.update(base.state("base."))
+        for br in branches:
+            arrays.update(br.state(f"{br.mode}."))
+        save_checkpoint(path / "checkpoint.npz", arrays)
+
+    def finish(status: str, message: str = "") -> None:
+        summary.update(status=status, message=message, steps_done=t, switch_step=switch_step,
+                       switch_reason=switch_reason, wall_seconds=round(wall(), 3))
+        live = branches or [base]
+        for b in live:
+            if b.status == "running":
+                b.status = "completed" if status in ("completed", "diverged") else status
+        summary["hvps"] = sum(b.hvps for b in live)
+        summary["modes"] = {b.mode: {"status": b.status, "message": b.message} for b in live}
+        last = {}
+        for row in store_rows():
+            last[row["mode"] if row["phase"] == "main" else "warmup"] = row["train_loss"]
+        summary["final_train_loss"] = last
+        write_json(path / "summary.json", summary)
+
+    def store_rows():
+        writer._fh.flush()
+        from .store import read_metrics
+        return read_metrics(path / "metrics.csv")
+
+    def emit(row: dict, phase: str) -> dict:
+        row["phase"] = phase
+        row["wall"] = round(wall(), 4)
+        writer.write(row)
+        return row
+
+    try:
+        # ---- phase 1: the base optimizer, shared by every mode
+        while switch_step is None and t < cfg.steps:
+            if stop is not None and stop.is_set():
+                checkpoint_now()
+                finish("stopped", f"stopped at step {t}")
+                return
+            if t % cfg.checkpoint_every == 0 and t > 0:
+                checkpoint_now()
+            measure = t % cfg.switch_check_every == 0 or (cfg.switch == "step" and t == cfg.switch_step)
+            if cfg.switch == "step" and t >= cfg.switch_step:
+                switch_step, switch_reason = t, "fixed step"
+                break
+            if cfg.switch == "rule" and cfg.max_switch_step is not None and t >= cfg.max_switch_step:
+                switch_step, switch_reason = t, f"rule did not fire by max_switch_step={cfg.max_switch_step}"
+                break
+            row = _step(problem, base, t, t % cfg.log_every == 0 or measure, measure, None)
+            if measure and cfg.switch == "rule":
+                chi = row["alignment_full"] if row and "alignment_full" in row else math.nan
+                if math.isfinite(chi):
+                    n_checks += 1
+                    ema = cfg.switch_ema * ema + (1 - cfg.switch_ema) * chi
+                    if ema / (1 - cfg.switch_ema ** n_checks) > cfg.switch_threshold:
+                        switch_step, switch_reason = t + 1, f"rule fired (EMA of alignment > {cfg.switch_threshold})"
+            if row is not None:
+                yield emit(row, "warmup")
+            t += 1
+            if bar:
+                bar.update(1)
+        if switch_step is None:
+            switch_step, switch_reason = t, "end of run before the switch"
+
+        # ---- phase 2: every mode from the same point, in lock-step
+        if not branches:
+            branches = [_fork(problem, base, mode) for mode in cfg.modes]
+        while t < cfg.steps:
+            if stop is not None and stop.is_set():
+                checkpoint_now()
+                finish("stopped", f"stopped at step {t}")
+                return
+            if t % cfg.checkpoint_every == 0 and t > switch_step:
+                checkpoint_now()
+            measure = (t - switch_step) % cfg.switch_check_every == 0
+            log = (t - switch_step) % cfg.log_every == 0 or t == cfg.steps - 1
+            for br in branches:
+                if br.status != "running":
+                    continue
+                try:
+                    row = _step(problem, br, t, log or measure, measure, switch_step)
+                except RunDiverged as exc:
+                    br.status, br.message = "diverged", str(exc)
+                    continue
+                if row is not None:
+                    yield emit(row, "main")
+            t += 1
+            if bar:
+                bar.update(1)
+            if all(br.status != "running" for br in branches):
+                break
+        diverged = [br for br in branches if br.status == "diverged"]
+        if diverged:
+            finish("diverged", " ".join(br.message for br in diverged))
+        else:
+            finish("completed")
+        (path / "checkpoint.npz").unlink(missing_ok=True)
+    except RunDiverged as exc:  # phase 1 diverged: nothing to continue from
+        base.status, base.message = "diverged", str(exc)
+        finish("diverged", str(exc))
+    finally:
+        writer.close()
+        if bar:
+            bar.close()
+
+
+def run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = None, resume: bool = True,
+        progress: bool = False, on_row: Callable[[dict], None] | None = None) -> RunResult:
+    """Run ``cfg`` to the end (or until ``stop``) and return it as stored."""
+    for row in iter_run(cfg, store=store, stop=stop, resume=resume, progress=progress):
+        if on_row is not None:
+            on_row(row)
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    return store.load(cfg)

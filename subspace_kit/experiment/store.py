@@ -1,0 +1,164 @@
+"""The run store: one folder per run, named by the hash of its full config.
+
+``<root>/<config key>/``
+- ``config.json``  the full config (enough to rebuild the run);
+- ``metrics.csv``  one row per logged step, appended and flushed as the run goes;
+- ``summary.json`` status (``running``, ``completed``, ``stopped``, ``diverged``), switch step,
+  final losses, wall seconds, HVPs — rewritten atomically;
+- ``checkpoint.npz`` parameters, optimizer states, tracker bases and RNG states for resuming
+  (NumPy arrays, loaded with ``allow_pickle=False``: safe to receive from someone else).
+
+A killed process leaves a readable partial run: every file is either complete or replaced
+atomically, and ``metrics.csv`` rows after the last checkpoint are dropped on resume.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+
+DEFAULT_ROOT = "runs"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    _atomic_write(Path(path), lambda fh: fh.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+
+
+def _parse(value: str):
+    if value == "":
+        return math.nan
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+@dataclass
+class RunResult:
+    """A run read back from the store: ``rows`` are the metric dicts in logged order."""
+
+    config: RunConfig
+    rows: list[dict]
+    summary: dict
+    path: Path
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unknown")
+
+    def curve(self, mode: str, column: str = "train_loss") -> tuple[list, list]:
+        """``(steps, values)`` of one mode's curve, phase 1 included (the shared history)."""
+        pts = [(r["step"], r[column]) for r in self.rows
+               if (r["phase"] == "warmup" or r["mode"] == mode) and column in r]
+        return [s for s, _ in pts], [v for _, v in pts]
+
+
+class RunStore:
+    """Folder of runs keyed by config hash. ``RunStore(root).load(cfg)`` returns a
+    ``RunResult`` (any status) or ``None``."""
+
+    def __init__(self, root=DEFAULT_ROOT):
+        self.root = Path(root)
+
+    def path(self, cfg: RunConfig) -> Path:
+        return self.root / cfg.key()
+
+    def load(self, cfg: RunConfig) -> RunResult | None:
+        return self.load_path(self.path(cfg))
+
+    @staticmethod
+    def load_path(path) -> RunResult | None:
+        path = Path(path)
+        if not (path / "config.json").exists():
+            return None
+        config = RunConfig.from_json(path / "config.json")
+        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else {}
+        return RunResult(config, read_metrics(path / "metrics.csv"), summary, path)
+
+    def runs(self) -> list[RunResult]:
+        """Every run in the store, oldest first."""
+        paths = sorted(self.root.glob("*/config.json"), key=os.path.getmtime)
+        return [r for r in (self.load_path(p.parent) for p in paths) if r is not None]
+
+
+def read_metrics(path: Path) -> list[dict]:
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+class MetricsWriter:
+    """Appends rows to ``metrics.csv``, flushing each so a killed process loses nothing logged."""
+
+    def __init__(self, path: Path, columns: list[str], *, keep_until: tuple | None = None):
+        self.path, self.columns = Path(path), columns
+        kept = []
+        if keep_until is not None and self.path.exists():
+            # Resume: drop the rows logged after the checkpoint (they will be logged again).
+            kept = [r for r in read_metrics(self.path) if _order(r) <= keep_until]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "w", newline="")
+        self._writer = csv.DictWriter(self._fh, fieldnames=columns, extrasaction="ignore")
+        self._writer.writeheader()
+        for row in kept:
+            self._writer.writerow({c: "" if _isnan(row.get(c)) else row.get(c, "") for c in columns})
+        self._fh.flush()
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow({c: "" if _isnan(row.get(c)) else row.get(c, "") for c in self.columns})
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _isnan(x) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _order(row: dict) -> tuple:
+    return (0 if row["phase"] == "warmup" else 1, row["step"])
+
+
+def save_checkpoint(path: Path, arrays: dict[str, torch.Tensor | np.ndarray | int | float]) -> None:
+    """Flat dict of tensors/numbers -> ``checkpoint.npz`` (atomic, no pickle)."""
+    np_arrays = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
+                 for k, v in arrays.items()}
+    _atomic_write(Path(path), lambda fh: np.savez(fh, **np_arrays))
+
+
+def load_checkpoint(path: Path) -> dict[str, np.ndarray] | None:
+    path = Path(path)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
