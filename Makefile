@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,test]"
+	@# The offline SST-2 substitute (Rotten-Tomatoes sentences) ships in this sdist.
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: vaderSentiment==3.3.2 \
+		-d $${SUBSPACE_KIT_DATA:-data/cache}/sst2 || echo "note: could not fetch the SST-2 substitute"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,8 +37,9 @@ bench: $(STAMP)
 dashboard: $(STAMP)
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=8866 --no-browser
 
+# Jupyter refuses to run as root without --allow-root (CI and these dev machines are root).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-venv:
 	rm -rf $(VENV)
