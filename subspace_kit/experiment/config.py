@@ -12,6 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 
+import torch
+
 from .._validation import check_choice, check_int_range, check_positive
 
 PROTOCOL_VERSION = 1  # bump when a change alters the numbers a config produces
@@ -19,6 +21,10 @@ PROTOCOL_VERSION = 1  # bump when a change alters the numbers a config produces
 OPTIMIZERS = ("sgd", "gd", "sam", "momentum", "adam")
 MODES = ("none", "dom", "bulk", "interp")
 PROJECT_ON = ("update", "gradient")
+DATA_SOURCES = ("auto", "glue", "substitute")  # sst2-1k only; see datasets/sst2.py
+# Fields added after protocol 1 stay out of the hash while at their default, so the keys of
+# existing run stores (data/runs) do not change.
+_LATE_FIELDS = {"data_source": "auto"}
 MODE_LABELS = {"none": "", "dom": "Dom-", "bulk": "Bulk-", "interp": "Interp-"}
 OPTIMIZER_LABELS = {"sgd": "SGD", "gd": "GD", "sam": "SAM", "momentum": "SGD+momentum", "adam": "Adam"}
 
@@ -37,9 +43,15 @@ class RunConfig:
     paper's protocol); ``hessian_samples`` how many of the first training samples define the
     Hessian (``None``: all). ``project_on`` for momentum/Adam: project the final ``"update"``
     (optimizer state unprojected) or the ``"gradient"`` fed to the optimizer.
+    ``data_source`` for ``sst2-1k``: ``"glue"`` (the real SST-2, downloaded), ``"substitute"``
+    (the offline Rotten-Tomatoes stand-in) or ``"auto"`` (GLUE when reachable: the data then
+    depend on the network, so pin it for a reproducible run). ``device``: ``"cpu"``,
+    ``"cuda"``, ``"cuda:1"``...; every tensor of the run lives there (checked when it runs, so
+    a config saved on a GPU machine still loads on a laptop).
     """
 
     dataset: str = "mnist-5k"
+    data_source: str = "auto"
     n_train: int | None = None
     model: str = "mlp"
     loss: str = "mse"
@@ -112,14 +124,21 @@ class RunConfig:
         d["modes"] = list(self.modes)
         return d
 
+    def _identity(self) -> dict:
+        d = self.to_dict()
+        for name, default in _LATE_FIELDS.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
     def key(self) -> str:
         """Short hash of the full config: the run's folder name in the store."""
-        payload = json.dumps({"protocol": PROTOCOL_VERSION, **self.to_dict()}, sort_keys=True)
+        payload = json.dumps({"protocol": PROTOCOL_VERSION, **self._identity()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def phase1_key(self) -> str:
         """Hash of what phase 1 depends on (not the modes), so phase 1 can be shared."""
-        d = self.to_dict()
+        d = self._identity()
         for name in ("modes", "interp_alpha", "interp_beta", "project_on", "steps", "log_every",
                      "checkpoint_every"):
             d.pop(name)
@@ -137,6 +156,11 @@ class RunConfig:
         check_choice("project_on", self.project_on, PROJECT_ON)
         check_choice("switch", self.switch, ("rule", "step"))
         check_choice("dtype", self.dtype, ("float32", "float64"))
+        check_choice("data_source", self.data_source, DATA_SOURCES)
+        if self.data_source != "auto" and self.dataset != "sst2-1k":
+            raise ValueError(f"data_source={self.data_source!r} applies to dataset 'sst2-1k' only; "
+                             f"got dataset={self.dataset!r} (leave data_source='auto')")
+        _parse_device(self.device)
         check_positive("lr", self.lr)
         check_positive("rho", self.rho, allow_zero=True)
         if not 0 <= self.momentum < 1:
@@ -174,6 +198,32 @@ class RunConfig:
                 check_int_range(name, getattr(self, name), 1)
         if self.n_train is not None and self.batch_size > self.n_train:
             raise ValueError(f"batch_size={self.batch_size} is larger than the data set (n_train={self.n_train})")
+
+
+def _parse_device(device: str) -> torch.device:
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda'; got {device!r}") from None
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'cpu', 'cuda' (or 'cuda:N') or 'mps'; got {device!r}")
+    return parsed
+
+
+def resolve_device(device: str) -> torch.device:
+    """The ``torch.device`` a run uses; ``ValueError`` naming ``device`` when it is not available
+    on this machine (never a silent fall-back to the CPU)."""
+    parsed = _parse_device(device)
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine "
+                             "(torch.cuda.is_available() is False); use device='cpu'")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} was requested but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available on this machine; use device='cpu'")
+    return parsed
 
 
 def _reject_unknown(d: dict) -> None:

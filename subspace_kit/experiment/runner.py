@@ -31,7 +31,7 @@ from ..losses import accuracy, get_loss
 from ..models import build_model
 from ..projection import alignment, bulk, dominant
 from ..tracker import SubspaceTracker
-from .config import RunConfig
+from .config import RunConfig, resolve_device
 from .optimizers import UpdateRule, make_projection
 from .store import (MetricsWriter, RunResult, RunStore, load_checkpoint, save_checkpoint, write_json)
 
@@ -64,27 +64,32 @@ class Problem:
     Yh: torch.Tensor
     loss_fn: Callable
     template: torch.nn.Module
+    source: str = ""  # where the data came from (a substitute is named here)
 
     @classmethod
     def build(cls, cfg: RunConfig) -> "Problem":
+        """Load the data onto ``cfg.device`` (token ids stay int64) and build the model from it
+        (``data=`` gives the Transformer its vocabulary size). ``ValueError`` when the device is
+        not available."""
+        device = resolve_device(cfg.device)
         dtype = getattr(torch, cfg.dtype)
-        data = load_dataset(cfg.dataset)
+        options = {} if cfg.data_source == "auto" else {"source": cfg.data_source}
+        data = load_dataset(cfg.dataset, **options)
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(DATA_ORDER_SEED))
         n = min(cfg.n_train or len(data), len(data))
         if cfg.batch_size > n:
             raise ValueError(f"batch_size={cfg.batch_size} is larger than the data set ({n} samples)")
         idx = order[:n]
-        X, Y, labels = (t[idx].to(cfg.device) for t in data)
+        X, Y, labels = (t[idx].to(device) for t in data)
         if X.is_floating_point():
             X = X.to(dtype)
         Y = Y.to(dtype)
         nh = min(cfg.hessian_samples or n, n)
-        model = build_model(cfg.model, input_shape=data.input_shape, num_classes=data.num_classes,
-                            seed=cfg.seed, dtype=dtype).to(cfg.device)
+        model = build_model(cfg.model, data=data, seed=cfg.seed, dtype=dtype).to(device)
         num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if cfg.k >= num_params:
             raise ValueError(f"k must be smaller than the number of parameters ({num_params}); got k={cfg.k}")
-        return cls(cfg, X, Y, labels, X[:nh], Y[:nh], get_loss(cfg.loss), model)
+        return cls(cfg, X, Y, labels, X[:nh], Y[:nh], get_loss(cfg.loss), model, data.source)
 
     def new_model(self) -> torch.nn.Module:
         import copy
