@@ -19,7 +19,15 @@ def _config_from_args(args):
     overrides = {}
     if args.config:
         import json
-        overrides.update(json.loads(Path(args.config).read_text()))
+        try:
+            data = json.loads(Path(args.config).read_text())
+        except OSError as exc:
+            raise ValueError(f"--config: cannot read {args.config!r} ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config: {args.config!r} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"--config: {args.config!r} must hold a JSON object of config fields")
+        overrides.update(data)
     preset = overrides.pop("preset", args.preset)
     flags = {"optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size, "k": args.k,
              "steps": args.steps, "seed": args.seed, "refresh_every": args.refresh_every,
@@ -30,7 +38,10 @@ def _config_from_args(args):
     if args.switch_step is not None:
         flags.update(switch="step", switch_step=args.switch_step)
     if args.interp:
-        alpha, beta = (float(x) for x in args.interp.split(","))
+        try:
+            alpha, beta = (float(x) for x in args.interp.split(","))
+        except ValueError:
+            raise ValueError(f"--interp must be two numbers alpha,beta (e.g. 1,0.5); got {args.interp!r}") from None
         flags.update(interp_alpha=alpha, interp_beta=beta)
     overrides.update({k: v for k, v in flags.items() if v is not None})
     return RunConfig.preset(preset, **overrides)
@@ -120,9 +131,16 @@ def _eigen(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (no usage block), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m subspace_kit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m subspace_kit", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, help_ in (("run", _run, "run one experiment into the run store"),
                               ("demo", _demo, "the main job: class preset figure + claims table"),
@@ -146,11 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from .datasets import DataUnavailable
+
     try:
         return args.func(args)
     except ValueError as exc:  # bad settings: one readable line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DataUnavailable as exc:  # the data cannot be found or fetched: say what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -87,8 +88,19 @@ class RunConfig:
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self):
-        object.__setattr__(self, "modes", tuple(self.modes))
+        modes = self.modes
+        if isinstance(modes, str):  # "none,dom,bulk" as on the command line
+            modes = [m.strip() for m in modes.split(",") if m.strip()]
+        object.__setattr__(self, "modes", tuple(modes))
         self.validate()
+        # Canonical types, so that lr=1 and lr=1.0 (or k=3.0 from a JSON file) are one config
+        # with one store key.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _FLOAT_FIELDS and value is not None:
+                object.__setattr__(self, f.name, float(value))
+            elif f.name in _INT_FIELDS and value is not None:
+                object.__setattr__(self, f.name, int(value))
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "RunConfig":
@@ -152,6 +164,13 @@ class RunConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
+        from ..datasets import LOADERS
+        from ..losses import LOSSES
+        from ..models import MODELS
+
+        check_choice("dataset", self.dataset, LOADERS)
+        check_choice("model", self.model, MODELS)
+        check_choice("loss", self.loss, LOSSES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("project_on", self.project_on, PROJECT_ON)
         check_choice("switch", self.switch, ("rule", "step"))
@@ -163,11 +182,8 @@ class RunConfig:
         _parse_device(self.device)
         check_positive("lr", self.lr)
         check_positive("rho", self.rho, allow_zero=True)
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        for name in ("adam_beta1", "adam_beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("momentum", "adam_beta1", "adam_beta2", "switch_ema"):
+            _check_unit_interval(name, getattr(self, name))
         check_positive("adam_eps", self.adam_eps)
         if not self.modes:
             raise ValueError("modes must name at least one of " + ", ".join(MODES))
@@ -178,6 +194,14 @@ class RunConfig:
         if "interp" in self.modes and (self.interp_alpha is None or self.interp_beta is None):
             raise ValueError("mode 'interp' needs both interp_alpha and interp_beta "
                              f"(got interp_alpha={self.interp_alpha}, interp_beta={self.interp_beta})")
+        for name in ("interp_alpha", "interp_beta"):
+            if getattr(self, name) is not None:
+                try:
+                    ok = math.isfinite(float(getattr(self, name)))
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         check_int_range("k", self.k, 1)
         check_int_range("batch_size", self.batch_size, 1)
         check_int_range("steps", self.steps, 1)
@@ -189,14 +213,13 @@ class RunConfig:
         check_int_range("oversample", self.oversample, 0)
         check_int_range("seed", self.seed, 0)
         check_positive("tracker_tol", self.tracker_tol)
-        if not 0 < self.switch_threshold <= 1:
+        if not 0 < check_positive("switch_threshold", self.switch_threshold) <= 1:
             raise ValueError(f"switch_threshold must be in (0, 1], got {self.switch_threshold}")
-        if not 0 <= self.switch_ema < 1:
-            raise ValueError(f"switch_ema must be in [0, 1), got {self.switch_ema}")
         for name in ("n_train", "hessian_samples", "max_switch_step"):
             if getattr(self, name) is not None:
                 check_int_range(name, getattr(self, name), 1)
-        if self.n_train is not None and self.batch_size > self.n_train:
+        # GD uses the whole data set and ignores batch_size.
+        if self.optimizer != "gd" and self.n_train is not None and self.batch_size > self.n_train:
             raise ValueError(f"batch_size={self.batch_size} is larger than the data set (n_train={self.n_train})")
 
 
@@ -224,6 +247,21 @@ def resolve_device(device: str) -> torch.device:
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available on this machine; use device='cpu'")
     return parsed
+
+
+def _check_unit_interval(name: str, value) -> None:
+    try:
+        ok = 0 <= float(value) < 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+_FLOAT_FIELDS = {"lr", "momentum", "adam_beta1", "adam_beta2", "adam_eps", "rho", "interp_alpha", "interp_beta",
+                 "switch_threshold", "switch_ema", "tracker_tol"}
+_INT_FIELDS = {"n_train", "batch_size", "k", "steps", "switch_step", "switch_check_every", "max_switch_step",
+               "refresh_every", "hessian_samples", "oversample", "log_every", "checkpoint_every", "seed"}
 
 
 def _reject_unknown(d: dict) -> None:

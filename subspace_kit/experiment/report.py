@@ -19,7 +19,8 @@ COLORS = {"none": "#1f77b4", "dom": "#d62728", "bulk": "#2ca02c", "interp": "#94
 ALIGNED = 0.8          # χ_k of the full gradient at the switch
 STALLED = 0.25         # Dom's loss decrease after the switch, as a fraction of SGD's
 KEEPS_PACE = 1.10      # Bulk's final loss within 10% of SGD's
-MOST_OF_NORM = 0.5     # ‖P_k g‖ / ‖g‖ of the minibatch gradient
+MOST_OF_NORM = 0.5     # ‖P_k g‖² / ‖g‖² of the minibatch gradient: the removed part is the larger
+                       # one (‖P_k g‖ > ‖(I − P_k) g‖), since the two parts are orthogonal
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,13 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def _diverged(result: RunResult, mode: str) -> bool:
+    return result.summary.get("modes", {}).get(mode, {}).get("status") == "diverged"
+
+
 def claims(result: RunResult) -> list[Claim]:
+    """The paper's Section 3 claims this run can test, with measured numbers and verdicts
+    (``holds`` is ``None`` where the run cannot decide, e.g. SGD itself made no progress)."""
     cfg = result.config
     base = cfg.label("none")
     out = []
@@ -53,29 +60,43 @@ def claims(result: RunResult) -> list[Claim]:
         out.append(Claim(f"Alignment χ_{cfg.k}(∇L) rises to near 1 under {base}",
                          f"χ = {chis[0]:.2f} at step 0 → {_mean(tail):.2f} (mean of the last {len(tail)} "
                          f"checks before the switch at step {result.summary.get('switch_step')})",
-                         _mean(tail) >= ALIGNED))
+                         bool(_mean(tail) >= ALIGNED)))
     first_last = {}
     for mode in cfg.modes:
-        rows = _main_rows(result, mode)
+        rows = [r for r in _main_rows(result, mode) if _finite([r["train_loss"]])]
         if len(rows) >= 2:
             first_last[mode] = (rows[0]["train_loss"], rows[-1]["train_loss"])
     if "none" in first_last and "dom" in first_last:
         (s0, s1), (d0, d1) = first_last["none"], first_last["dom"]
-        frac = (d0 - d1) / (s0 - s1) if s0 != s1 else math.nan
-        out.append(Claim(f"{cfg.label('dom')} stops decreasing the loss after the switch",
-                         f"loss {d0:.4f} → {d1:.4f} ({frac:.0%} of {base}'s decrease {s0:.4f} → {s1:.4f})",
-                         bool(frac < STALLED)))
+        claim = f"{cfg.label('dom')} stops decreasing the loss after the switch"
+        if _diverged(result, "dom"):
+            out.append(Claim(claim, f"{cfg.label('dom')} diverged after the switch (loss {d0:.4f} → non-finite)", True))
+        elif not s1 < s0:
+            out.append(Claim(claim, f"{base} itself did not decrease the loss after the switch ({s0:.4f} → {s1:.4f}): "
+                                    "nothing to compare with", None))
+        else:
+            frac = (d0 - d1) / (s0 - s1)
+            out.append(Claim(claim, f"loss {d0:.4f} → {d1:.4f} ({frac:.0%} of {base}'s decrease {s0:.4f} → {s1:.4f})",
+                             bool(frac < STALLED)))
     if "none" in first_last and "bulk" in first_last:
         s1, b1 = first_last["none"][1], first_last["bulk"][1]
-        out.append(Claim(f"{cfg.label('bulk')} keeps pace with {base}",
-                         f"final loss {b1:.4f} vs {s1:.4f} (ratio {b1 / s1:.2f})", bool(b1 / s1 <= KEEPS_PACE)))
+        claim = f"{cfg.label('bulk')} keeps pace with {base}"
+        if _diverged(result, "bulk"):
+            out.append(Claim(claim, f"{cfg.label('bulk')} diverged after the switch", False))
+        elif _diverged(result, "none"):
+            out.append(Claim(claim, f"{base} diverged, {cfg.label('bulk')} did not (final loss {b1:.4f})", True))
+        elif s1 > 0:
+            out.append(Claim(claim, f"final loss {b1:.4f} vs {s1:.4f} (ratio {b1 / s1:.2f})",
+                             bool(b1 / s1 <= KEEPS_PACE)))
+        else:
+            out.append(Claim(claim, f"final loss {b1:.4f} vs {s1:.4f}", bool(b1 <= s1)))
     # χ of the minibatch gradient g (unprojected), measured in the Bulk branch at every log step
     chis = _finite(r.get("alignment_batch") for r in _main_rows(result, "bulk"))
     if chis:
-        f = _mean(chis)
+        f2 = _mean(c * c for c in chis)
         out.append(Claim("The dominant part that Bulk removes carries most of the update's norm",
-                         f"mean ‖P_k g‖ / ‖g‖ = {f:.2f} for the minibatch gradient after the switch "
-                         f"(‖P_k g‖² / ‖g‖² = {_mean(c * c for c in chis):.2f})", bool(f > MOST_OF_NORM)))
+                         f"mean ‖P_k g‖² / ‖g‖² = {f2:.2f} for the minibatch gradient after the switch "
+                         f"(mean ‖P_k g‖ / ‖g‖ = {_mean(chis):.2f})", bool(f2 > MOST_OF_NORM)))
     return out
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..datasets import load as load_dataset
+from ..eigen import EigenResult
 from ..hessian import HessianOperator
 from ..losses import accuracy, get_loss
 from ..models import build_model
@@ -43,12 +44,53 @@ BASE_COLUMNS = ["step", "phase", "mode", "train_loss", "train_acc", "batch_loss"
                 "eff_lr_dom", "eff_lr_bulk", "tracker_residual", "hvps", "wall"]
 
 
+FINISHED = ("completed", "diverged")  # statuses a store answers without running again
+
+
 class RunDiverged(RuntimeError):
     pass
 
 
 def columns(cfg: RunConfig) -> list[str]:
     return BASE_COLUMNS + [f"eig_{i + 1}" for i in range(cfg.k)]
+
+
+# ---------------------------------------------------------------------------- the switch rule
+@dataclass
+class SwitchRule:
+    """The paper's switch rule as a small state machine.
+
+    At each check, ``update(chi)`` folds χ_k(∇L) into an exponential moving average with factor
+    ``factor`` (bias-corrected, so the first check counts fully rather than being pulled
+    towards 0) and returns ``True`` when the average exceeds ``threshold``. Non-finite χ (no
+    basis yet) are skipped. ``ema`` and ``checks`` are the whole state (saved in checkpoints).
+    """
+
+    threshold: float = 0.95
+    factor: float = 0.9
+    ema: float = 0.0
+    checks: int = 0
+
+    @property
+    def value(self) -> float:
+        """The bias-corrected average so far (NaN before the first check)."""
+        return self.ema / (1 - self.factor ** self.checks) if self.checks else math.nan
+
+    def update(self, chi: float) -> bool:
+        if not math.isfinite(chi):
+            return False
+        self.checks += 1
+        self.ema = self.factor * self.ema + (1 - self.factor) * chi
+        return self.value > self.threshold
+
+
+def first_switch(chis, *, threshold: float = 0.95, factor: float = 0.9) -> int | None:
+    """Index of the check in the sequence ``chis`` at which the rule fires, or ``None``."""
+    rule = SwitchRule(threshold, factor)
+    for i, chi in enumerate(chis):
+        if rule.update(chi):
+            return i
+    return None
 
 
 # ---------------------------------------------------------------------------- the problem
@@ -77,7 +119,7 @@ class Problem:
         data = load_dataset(cfg.dataset, **options)
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(DATA_ORDER_SEED))
         n = min(cfg.n_train or len(data), len(data))
-        if cfg.batch_size > n:
+        if cfg.optimizer != "gd" and cfg.batch_size > n:  # GD ignores batch_size
             raise ValueError(f"batch_size={cfg.batch_size} is larger than the data set ({n} samples)")
         idx = order[:n]
         X, Y, labels = (t[idx].to(device) for t in data)
@@ -117,16 +159,22 @@ def _grad(model, loss_fn, X, Y) -> tuple[float, torch.Tensor]:
     with torch.enable_grad():
         loss = loss_fn(model(X), Y)
         grads = torch.autograd.grad(loss, params)
-    return float(loss), _flat(grads)
+    return float(loss.detach()), _flat(grads)
+
+
+def _full_loss_grad(model, loss_fn, X, Y) -> tuple[float, torch.Tensor]:
+    """Mean loss and gradient over all of ``X``, in chunks of ``EVAL_CHUNK`` samples."""
+    total, loss = None, 0.0
+    for s in range(0, len(X), EVAL_CHUNK):
+        chunk_loss, g = _grad(model, loss_fn, X[s:s + EVAL_CHUNK], Y[s:s + EVAL_CHUNK])
+        weight = min(len(X) - s, EVAL_CHUNK) / len(X)
+        loss += chunk_loss * weight
+        total = g * weight if total is None else total + g * weight
+    return loss, total
 
 
 def _full_grad(model, loss_fn, X, Y) -> torch.Tensor:
-    total = None
-    for s in range(0, len(X), EVAL_CHUNK):
-        _, g = _grad(model, loss_fn, X[s:s + EVAL_CHUNK], Y[s:s + EVAL_CHUNK])
-        g = g * (min(len(X) - s, EVAL_CHUNK) / len(X))
-        total = g if total is None else total + g
-    return total
+    return _full_loss_grad(model, loss_fn, X, Y)[1]
 
 
 @torch.no_grad()
@@ -174,7 +222,9 @@ class Branch:
         out.update({f"{prefix}rule.{k}": v for k, v in self.rule.state_dict().items()})
         if self.tracker._block is not None:
             out[f"{prefix}block"] = self.tracker._block
+            out[f"{prefix}basis"] = self.tracker.basis
             out[f"{prefix}eigs"] = self.eigs
+            out[f"{prefix}tracker_updates"] = self.tracker.updates
         return out
 
     def load(self, arrays: dict, prefix: str, problem: Problem) -> None:
@@ -186,9 +236,25 @@ class Branch:
         self.rule.load_state_dict({k[len(prefix) + 5:]: torch.from_numpy(v) for k, v in arrays.items()
                                    if k.startswith(f"{prefix}rule.")})
         if f"{prefix}block" in arrays:
-            self.tracker.restore(torch.from_numpy(arrays[f"{prefix}block"]).to(problem.X.device),
-                                 torch.from_numpy(arrays[f"{prefix}eigs"]))
-            self.eigs = torch.from_numpy(arrays[f"{prefix}eigs"])
+            device = problem.X.device
+            basis = arrays.get(f"{prefix}basis")
+            self.restore_tracker(torch.from_numpy(arrays[f"{prefix}block"]).to(device),
+                                 None if basis is None else torch.from_numpy(basis).to(device),
+                                 torch.from_numpy(arrays[f"{prefix}eigs"]),
+                                 int(arrays.get(f"{prefix}tracker_updates", 0)))
+
+    def restore_tracker(self, block: torch.Tensor, basis: torch.Tensor | None, eigs: torch.Tensor,
+                        updates: int) -> None:
+        """Put the tracker exactly where a saved one was: the carried block (the next warm
+        start), the basis in use (which may differ from the block's first columns) and the
+        update count (the tracker seeds its random probes with it)."""
+        self.tracker.restore(block, eigs)
+        if basis is not None:
+            k = basis.shape[1]
+            self.tracker.result = EigenResult(eigs[:k], basis, torch.full((k,), math.nan, dtype=basis.dtype),
+                                              0, False, "restored")
+        self.tracker.updates = updates
+        self.eigs = eigs
 
 
 def _new_branch(problem: Problem, mode: str, gen: torch.Generator) -> Branch:
@@ -207,7 +273,8 @@ def _fork(problem: Problem, source: Branch, mode: str) -> Branch:
     branch.model.load_state_dict(source.model.state_dict())
     branch.rule.load_state_dict(source.rule.state_dict())
     if source.tracker._block is not None:
-        branch.tracker.restore(source.tracker._block.clone(), source.eigs)
+        branch.restore_tracker(source.tracker._block.clone(), source.tracker.basis.clone(), source.eigs,
+                               source.tracker.updates)
     branch.eigs, branch.residual, branch.hvps = source.eigs, source.residual, source.hvps
     return branch
 
@@ -216,10 +283,13 @@ def _step(problem: Problem, br: Branch, t: int, log: bool, measure: bool, switch
     """Advance ``br`` by one step at index ``t``; return a metric row when ``log``."""
     cfg = problem.cfg
     projected = br.mode != "none"
-    if projected and (t - switch_step) % cfg.refresh_every == 0:
-        br.refresh(problem)
-    elif not projected and measure:
-        br.refresh(problem)
+    if (projected and (t - switch_step) % cfg.refresh_every == 0) or (not projected and measure):
+        try:
+            br.refresh(problem)
+        except torch.linalg.LinAlgError as exc:  # a blown-up iterate makes the eigensolver fail
+            loss, _ = _evaluate(br.model, problem.loss_fn, problem.X, problem.Y, problem.labels)
+            raise RunDiverged(_divergence_message(
+                cfg, br, t, f"the Hessian eigensolver failed ({exc}) with the training loss at {loss:.3g}")) from exc
     model = br.model
     if cfg.optimizer == "gd":
         Xb, Yb = problem.X, problem.Y
@@ -227,9 +297,7 @@ def _step(problem: Problem, br: Branch, t: int, log: bool, measure: bool, switch
         idx = torch.randint(len(problem.X), (cfg.batch_size,), generator=br.gen).to(problem.X.device)
         Xb, Yb = problem.X[idx], problem.Y[idx]
     if cfg.optimizer == "gd":
-        batch_loss, g = float("nan"), None
-        g = _full_grad(model, problem.loss_fn, Xb, Yb)
-        batch_loss = float(problem.loss_fn(model(Xb), Yb).detach())
+        batch_loss, g = _full_loss_grad(model, problem.loss_fn, Xb, Yb)
     else:
         batch_loss, g = _grad(model, problem.loss_fn, Xb, Yb)
     if cfg.optimizer == "sam" and cfg.rho > 0:
@@ -242,7 +310,9 @@ def _step(problem: Problem, br: Branch, t: int, log: bool, measure: bool, switch
     project = make_projection(br.mode, U, cfg.interp_alpha, cfg.interp_beta)
     delta = br.rule.step(g, project)
     if not (math.isfinite(batch_loss) and torch.isfinite(delta).all()):
-        raise RunDiverged(_divergence_message(cfg, br, t, batch_loss))
+        what = (f"the loss became {batch_loss}" if not math.isfinite(batch_loss)
+                else f"the update became non-finite (minibatch loss {batch_loss:.3g})")
+        raise RunDiverged(_divergence_message(cfg, br, t, what))
     row = _metrics(problem, br, t, g, delta, batch_loss, measure) if log else None
     with torch.no_grad():
         i = 0
@@ -252,18 +322,23 @@ def _step(problem: Problem, br: Branch, t: int, log: bool, measure: bool, switch
     return row
 
 
-def _divergence_message(cfg, br, t, loss) -> str:
+def _divergence_message(cfg, br, t, what: str) -> str:
+    """``what`` happened at step ``t``; name the likely cause (the step size against the curvature)."""
     sharp = float(br.eigs[0]) if br.eigs is not None else float("nan")
-    cause = (f"the learning rate lr={cfg.lr:g} is likely too large for the curvature "
-             f"(2/lr={2 / cfg.lr:.3g}" + (f", last measured sharpness λ1≈{sharp:.3g})" if math.isfinite(sharp) else ")"))
-    return f"{cfg.label(br.mode)} diverged at step {t}: the loss became {loss}; {cause}."
+    curvature = (f"2/lr={2 / cfg.lr:.3g}" + (f", last measured sharpness λ1≈{sharp:.3g}" if math.isfinite(sharp) else ""))
+    if br.mode == "interp" and max(abs(cfg.interp_alpha), abs(cfg.interp_beta)) > 1:
+        cause = (f"the interpolation weights (interp_alpha={cfg.interp_alpha:g}, interp_beta={cfg.interp_beta:g}) "
+                 f"multiply the step size lr={cfg.lr:g}, likely too much for the curvature ({curvature})")
+    else:
+        cause = f"the learning rate lr={cfg.lr:g} is likely too large for the curvature ({curvature})"
+    return f"{cfg.label(br.mode)} diverged at step {t}: {what}; {cause}."
 
 
 def _metrics(problem: Problem, br: Branch, t: int, g, delta, batch_loss: float, measure: bool) -> dict:
     cfg = problem.cfg
     loss, acc = _evaluate(br.model, problem.loss_fn, problem.X, problem.Y, problem.labels)
     if not math.isfinite(loss):
-        raise RunDiverged(_divergence_message(cfg, br, t, loss))
+        raise RunDiverged(_divergence_message(cfg, br, t, f"the training loss became {loss}"))
     row = {"step": t, "mode": br.mode, "train_loss": loss, "train_acc": acc, "batch_loss": batch_loss,
            "update_norm": float(delta.norm()), "two_over_lr": 2 / cfg.lr, "hvps": br.hvps,
            "tracker_residual": br.residual}
@@ -293,12 +368,15 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
 
     ``store``: run-store folder (or a ``RunStore``). ``stop``: a ``threading.Event``; when set,
     the run checkpoints, is marked ``stopped`` and the generator returns (the rows so far are
-    kept; asking again resumes). A completed config is answered from the store at once.
+    kept; asking again resumes). A finished config (``completed`` or ``diverged``: running it
+    again would give the same numbers) is answered from the store at once. Every yielded row
+    has all of ``columns(cfg)`` (NaN where a metric was not measured at that step), exactly as
+    the store reads it back.
     """
     store = store if isinstance(store, RunStore) else RunStore(store)
     path = store.path(cfg)
     existing = store.load(cfg)
-    if existing is not None and existing.status == "completed":
+    if existing is not None and existing.status in FINISHED:
         yield from existing.rows
         return
     problem = Problem.build(cfg)
@@ -312,12 +390,15 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     base = _new_branch(problem, "none", gen)
     branches: list[Branch] = []
-    t, switch_step, switch_reason, ema, n_checks, wall0 = 0, None, "", 0.0, 0, 0.0
+    t, switch_step, switch_reason, wall0 = 0, None, "", 0.0
+    rule = SwitchRule(cfg.switch_threshold, cfg.switch_ema)
+    phase1_hvps = 0  # HVPs of the shared phase 1, counted once in the summary
     if checkpoint is not None:
         t = int(checkpoint["t"])
         wall0 = float(checkpoint["wall"])
-        ema, n_checks = float(checkpoint["ema"]), int(checkpoint["n_checks"])
+        rule.ema, rule.checks = float(checkpoint["ema"]), int(checkpoint["n_checks"])
         switch_reason = str(checkpoint["switch_reason"])
+        phase1_hvps = int(checkpoint["phase1_hvps"]) if "phase1_hvps" in checkpoint else 0
         if int(checkpoint["switch_step"]) >= 0:
             switch_step = int(checkpoint["switch_step"])
             for mode in cfg.modes:
@@ -340,7 +421,7 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
         return wall0 + time.perf_counter() - start
 
     def checkpoint_now() -> None:
-        arrays = {"t": t, "wall": wall(), "ema": ema, "n_checks": n_checks,
+        arrays = {"t": t, "wall": wall(), "ema": rule.ema, "n_checks": rule.checks, "phase1_hvps": phase1_hvps,
                   "switch_step": -1 if switch_step is None else switch_step,
                   "switch_reason": np.array(switch_reason)}
         if switch_step is None:
@@ -356,7 +437,8 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
         for b in live:
             if b.status == "running":
                 b.status = "completed" if status in ("completed", "diverged") else status
-        summary["hvps"] = sum(b.hvps for b in live)
+        # Forked branches start with phase 1's count: count the shared part once.
+        summary["hvps"] = (sum(b.hvps - phase1_hvps for b in branches) + phase1_hvps) if branches else base.hvps
         summary["modes"] = {b.mode: {"status": b.status, "message": b.message} for b in live}
         last = {}
         for row in store_rows():
@@ -369,9 +451,12 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
         from .store import read_metrics
         return read_metrics(path / "metrics.csv")
 
+    all_columns = columns(cfg)
+
     def emit(row: dict, phase: str) -> dict:
         row["phase"] = phase
         row["wall"] = round(wall(), 4)
+        row = {c: row.get(c, math.nan) for c in all_columns}
         writer.write(row)
         return row
 
@@ -394,11 +479,8 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
             row = _step(problem, base, t, t % cfg.log_every == 0 or measure, measure, None)
             if measure and cfg.switch == "rule":
                 chi = row["alignment_full"] if row and "alignment_full" in row else math.nan
-                if math.isfinite(chi):
-                    n_checks += 1
-                    ema = cfg.switch_ema * ema + (1 - cfg.switch_ema) * chi
-                    if ema / (1 - cfg.switch_ema ** n_checks) > cfg.switch_threshold:
-                        switch_step, switch_reason = t + 1, f"rule fired (EMA of alignment > {cfg.switch_threshold})"
+                if rule.update(chi):
+                    switch_step, switch_reason = t + 1, f"rule fired (EMA of alignment > {cfg.switch_threshold})"
             if row is not None:
                 yield emit(row, "warmup")
             t += 1
@@ -409,6 +491,7 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
 
         # ---- phase 2: every mode from the same point, in lock-step
         if not branches:
+            phase1_hvps = base.hvps
             branches = [_fork(problem, base, mode) for mode in cfg.modes]
         while t < cfg.steps:
             if stop is not None and stop.is_set():
@@ -443,6 +526,7 @@ def iter_run(cfg: RunConfig, *, store="runs", stop: threading.Event | None = Non
     except RunDiverged as exc:  # phase 1 diverged: nothing to continue from
         base.status, base.message = "diverged", str(exc)
         finish("diverged", str(exc))
+        (path / "checkpoint.npz").unlink(missing_ok=True)
     finally:
         writer.close()
         if bar:

@@ -14,6 +14,7 @@ atomically, and ``metrics.csv`` rows after the last checkpoint are dropped on re
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -104,16 +105,26 @@ class RunStore:
         return RunResult(config, read_metrics(path / "metrics.csv"), summary, path)
 
     def runs(self) -> list[RunResult]:
-        """Every run in the store, oldest first."""
-        paths = sorted(self.root.glob("*/config.json"), key=os.path.getmtime)
-        return [r for r in (self.load_path(p.parent) for p in paths) if r is not None]
+        """Every run in the store that this version can read (a config naming, say, a data set
+        that is not installed here is skipped), oldest first."""
+        out = []
+        for p in sorted(self.root.glob("*/config.json"), key=os.path.getmtime):
+            try:
+                result = self.load_path(p.parent)
+            except ValueError:
+                continue
+            if result is not None:
+                out.append(result)
+        return out
 
 
 def read_metrics(path: Path) -> list[dict]:
     if not Path(path).exists():
         return []
     with open(path, newline="") as fh:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        # A row cut short by a killed process has missing cells (None): skip it.
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(fh)
+                if None not in row.values() and None not in row]
 
 
 class MetricsWriter:
@@ -125,16 +136,25 @@ class MetricsWriter:
         if keep_until is not None and self.path.exists():
             # Resume: drop the rows logged after the checkpoint (they will be logged again).
             kept = [r for r in read_metrics(self.path) if _order(r) <= keep_until]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", newline="")
+
+        def write_kept(fh):
+            text = io.StringIO(newline="")
+            writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in kept:
+                writer.writerow(self._cells(row))
+            fh.write(text.getvalue().encode())
+
+        # Replace the file atomically (a kill now must not lose the rows kept), then append.
+        _atomic_write(self.path, write_kept)
+        self._fh = open(self.path, "a", newline="")
         self._writer = csv.DictWriter(self._fh, fieldnames=columns, extrasaction="ignore")
-        self._writer.writeheader()
-        for row in kept:
-            self._writer.writerow({c: "" if _isnan(row.get(c)) else row.get(c, "") for c in columns})
-        self._fh.flush()
+
+    def _cells(self, row: dict) -> dict:
+        return {c: "" if _isnan(row.get(c)) else row.get(c, "") for c in self.columns}
 
     def write(self, row: dict) -> None:
-        self._writer.writerow({c: "" if _isnan(row.get(c)) else row.get(c, "") for c in self.columns})
+        self._writer.writerow(self._cells(row))
         self._fh.flush()
 
     def close(self) -> None:
