@@ -233,14 +233,14 @@ class Branch:
         self.hvps = int(arrays[f"{prefix}hvps"])
         self.status, self.message = str(arrays[f"{prefix}status"]), str(arrays[f"{prefix}message"])
         self.residual = float(arrays[f"{prefix}residual"])
-        self.rule.load_state_dict({k[len(prefix) + 5:]: torch.from_numpy(v) for k, v in arrays.items()
+        device = problem.X.device  # checkpoints hold host arrays: every tensor goes back to the run's device
+        self.rule.load_state_dict({k[len(prefix) + 5:]: torch.from_numpy(v).to(device) for k, v in arrays.items()
                                    if k.startswith(f"{prefix}rule.")})
         if f"{prefix}block" in arrays:
-            device = problem.X.device
             basis = arrays.get(f"{prefix}basis")
             self.restore_tracker(torch.from_numpy(arrays[f"{prefix}block"]).to(device),
                                  None if basis is None else torch.from_numpy(basis).to(device),
-                                 torch.from_numpy(arrays[f"{prefix}eigs"]),
+                                 torch.from_numpy(arrays[f"{prefix}eigs"]).to(device),
                                  int(arrays.get(f"{prefix}tracker_updates", 0)))
 
     def restore_tracker(self, block: torch.Tensor, basis: torch.Tensor | None, eigs: torch.Tensor,
@@ -251,7 +251,8 @@ class Branch:
         self.tracker.restore(block, eigs)
         if basis is not None:
             k = basis.shape[1]
-            self.tracker.result = EigenResult(eigs[:k], basis, torch.full((k,), math.nan, dtype=basis.dtype),
+            self.tracker.result = EigenResult(eigs[:k], basis,
+                                              torch.full((k,), math.nan, dtype=basis.dtype, device=basis.device),
                                               0, False, "restored")
         self.tracker.updates = updates
         self.eigs = eigs
