@@ -131,12 +131,12 @@ def _lanczos(H, n, k, tol, v0, max_matvecs, dtype, device, max_basis):
             Q[:, j + 1] = w / b
         if theta is None:  # basis too small to hold k Ritz pairs
             break
-        vectors = Q[:, :j_done] @ S.to(dtype)
+        vectors = Q[:, :j_done] @ S.to(device, dtype)
         res = _rel((beta[j_done - 1] * S[-1, :]).abs(), theta)
         if (res <= tol).all() or invariant or used >= max_matvecs or j_done >= n:
-            return theta.to(dtype), vectors, res.to(dtype), used, restarts
+            return theta.to(device, dtype), vectors, res.to(device, dtype), used, restarts
         # Explicit restart from the Ritz vectors, weighted towards the unconverged ones.
-        q = vectors @ res.to(dtype)
+        q = vectors @ res.to(device, dtype)
         restarts += 1
     raise ValueError(f"max_matvecs={max_matvecs} is too small to hold k={k} Lanczos vectors")
 
@@ -200,7 +200,7 @@ def _dense_matrix(H, n, dtype, device, block=512) -> torch.Tensor:
     for start in range(0, n, block):
         stop = min(start + block, n)
         E = torch.zeros(n, stop - start, dtype=dtype, device=device)
-        E[torch.arange(start, stop), torch.arange(stop - start)] = 1
+        E[torch.arange(start, stop, device=device), torch.arange(stop - start, device=device)] = 1
         cols.append(H @ E)
     return torch.cat(cols, dim=1)
 

@@ -52,9 +52,9 @@ class SubspaceTracker:
         e.g. from a checkpoint; ``basis`` is its first ``k`` columns until the next update."""
         self._block = block
         k = self.k
-        vals = values[:k] if values is not None else torch.full((k,), float("nan"), dtype=block.dtype)
-        self.result = EigenResult(vals, block[:, :k], torch.full((k,), float("nan"), dtype=block.dtype),
-                                  0, False, "restored")
+        nan = torch.full((k,), float("nan"), dtype=block.dtype, device=block.device)
+        vals = values[:k].to(block.device, block.dtype) if values is not None else nan
+        self.result = EigenResult(vals, block[:, :k], nan.clone(), 0, False, "restored")
 
     def update(self, H) -> EigenResult:
         """Top-k eigenpairs of ``H``, warm-started from the previous update."""
