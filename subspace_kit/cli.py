@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 
@@ -68,11 +70,28 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="run store folder (default: runs)")
 
 
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C or SIGTERM asks the run to checkpoint and stop (asking again resumes it)."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: leave now
+            raise KeyboardInterrupt
+        print("\nstopping after this step (checkpointing; run the same command again to resume)...",
+              file=sys.stderr)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
 def _run(args) -> int:
     from .experiment import run
 
     cfg = _config_from_args(args)
-    result = run(cfg, store=args.out, progress=True)
+    result = run(cfg, store=args.out, progress=True, stop=_stop_on_signals())
     print(f"{result.status}: {result.path}  ({result.summary.get('wall_seconds', 0):.0f} s, "
           f"{result.summary.get('hvps', 0)} HVPs, switch at step {result.summary.get('switch_step')})")
     if result.summary.get("message"):
