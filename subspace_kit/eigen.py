@@ -4,8 +4,9 @@
 ``.shape``: a ``HessianOperator``, a Gauss-Newton operator, or a plain dense tensor. Methods:
 
 - ``"lanczos"``: Lanczos with full reorthogonalisation (explicit restart when the basis is
-  full); fewest products for a cold solve. Residuals are the Ritz estimates ``|β_m s_mi|``,
-  exact up to rounding under full reorthogonalisation.
+  full); fewest products for a cold solve. It keeps the products ``H q_j``, so its residuals
+  are explicit ``‖Hv − λv‖ / |λ|`` at no extra cost (the Ritz estimate ``|β_m s_mi|`` only
+  decides when to stop: it falls far below the rounding floor of ``H @ v``).
 - ``"block"``: LOBPCG on a block of ``k + oversample`` vectors with Rayleigh-Ritz on
   ``[X, R, P]``; uses block products, and is what the warm-started tracker runs.
 - ``"dense"``: build the matrix and call ``torch.linalg.eigh`` (small operators).
@@ -92,22 +93,34 @@ def _explicit_residuals(H, values, vectors, count: list) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- Lanczos
-def _lanczos(H, n, k, tol, v0, max_matvecs, dtype, device, max_basis):
-    used = 0
+def _lanczos(H, n, k, tol, v0, max_matvecs, dtype, device, max_basis, extra=0):
+    """Top ``k`` (plus ``extra`` unconverged companions) Ritz pairs by Lanczos.
+
+    Returns ``values, vectors, residuals, HV, used, restarts`` for ``k + extra`` pairs. The
+    products ``H q_j`` are kept, so the residuals are explicit, ``‖H v − θ v‖ / |θ|`` from the
+    same products an outside check would compute, with no extra products: the cheap Ritz
+    estimate ``|β s_mi|`` decides when to stop, and the explicit one is what is reported (the
+    estimate drops far below rounding level, e.g. to 0 in float32, where the truth is ~1e-6).
+    """
+    want = min(k + extra, n)
+    if max_matvecs < want:
+        raise ValueError(f"max_matvecs={max_matvecs} is too small to hold k={want} Lanczos vectors")
+    eps = torch.finfo(dtype).eps
+    used, restarts, fresh_seed = 0, 0, 1
     q = v0 if v0 is not None else _seeded_block(n, 1, dtype, device)[:, 0]
     q = q.to(device, dtype)
-    restarts = 0
     while True:
         m_cap = min(n, max_basis, max_matvecs - used)
         Q = torch.zeros(n, m_cap, dtype=dtype, device=device)
+        HQ = torch.zeros(n, m_cap, dtype=dtype, device=device)
         alpha = torch.zeros(m_cap, dtype=torch.float64)
         beta = torch.zeros(m_cap, dtype=torch.float64)
         Q[:, 0] = q / torch.linalg.vector_norm(q)
-        j_done = 0
-        theta = S = None
+        j_done, stop = 0, False
         for j in range(m_cap):
             w = H @ Q[:, j]
             used += 1
+            HQ[:, j] = w
             a = torch.dot(Q[:, j], w)
             w = w - a * Q[:, j]
             if j > 0:
@@ -118,36 +131,57 @@ def _lanczos(H, n, k, tol, v0, max_matvecs, dtype, device, max_basis):
             b = torch.linalg.vector_norm(w).item()
             beta[j] = b
             j_done = j + 1
-            invariant = b <= 1e-12 * max(1.0, abs(alpha[: j + 1]).max().item())
-            if j_done >= k and (j_done % 2 == 0 or invariant or j_done == m_cap):
-                T = torch.diag(alpha[:j_done]) + torch.diag(beta[: j_done - 1], 1) + torch.diag(beta[: j_done - 1], -1)
-                theta, S = torch.linalg.eigh(T)
-                theta, S = theta.flip(0)[:k], S.flip(1)[:, :k]
-                res = _rel((b * S[-1, :]).abs(), theta)
-                if (res <= tol).all() or invariant:
+            scale = max(alpha[:j_done].abs().max().item(), beta[:j_done].max().item(), torch.finfo(dtype).tiny)
+            invariant = b <= 10 * eps * scale  # span(Q) is (numerically) invariant under H
+            if j_done >= want and (j_done % 2 == 0 or invariant or j_done == m_cap):
+                theta, S = _tridiagonal_ritz(alpha, beta, j_done, want)
+                if (_rel((b * S[-1, :k]).abs(), theta[:k]) <= tol).all():
+                    stop = True  # the Ritz estimates say done; explicit residuals below decide
                     break
-            if invariant or j_done == m_cap:
+            if j_done == m_cap:
                 break
+            if invariant:
+                # A Krylov space that closes before the top k are found (a start vector in an
+                # invariant subspace) goes on with a fresh direction orthogonal to it.
+                w = _seeded_block(n, 1, dtype, device, seed=fresh_seed)[:, 0]
+                fresh_seed += 1
+                for _ in range(2):
+                    w = w - Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+                b, beta[j] = torch.linalg.vector_norm(w).item(), 0.0
             Q[:, j + 1] = w / b
-        if theta is None:  # basis too small to hold k Ritz pairs
-            break
-        vectors = Q[:, :j_done] @ S.to(device, dtype)
-        res = _rel((beta[j_done - 1] * S[-1, :]).abs(), theta)
-        if (res <= tol).all() or invariant or used >= max_matvecs or j_done >= n:
-            return theta.to(device, dtype), vectors, res.to(device, dtype), used, restarts
+        if j_done < want:  # cannot happen while max_matvecs >= want and max_basis >= want
+            raise ValueError(f"max_basis is too small to hold k={want} Lanczos vectors")
+        theta, S = _tridiagonal_ritz(alpha, beta, j_done, want)
+        Sd = S.to(device, dtype)  # the tridiagonal lives on the host; its Ritz data come back
+        vectors, HV = Q[:, :j_done] @ Sd, HQ[:, :j_done] @ Sd
+        values = theta.to(device, dtype)
+        res = _rel(torch.linalg.vector_norm(HV - vectors * values, dim=0), values)
+        # Stop when converged, out of budget, or when the Ritz estimates say done but the explicit
+        # residuals do not (the rounding floor of H @ v: more products cannot lower it).
+        if stop or (res[:k] <= tol).all() or used + want > max_matvecs or j_done >= n:
+            return values, vectors, res, HV, used, restarts
         # Explicit restart from the Ritz vectors, weighted towards the unconverged ones.
-        q = vectors @ res.to(device, dtype)
+        q = vectors @ res.to(dtype)
         restarts += 1
-    raise ValueError(f"max_matvecs={max_matvecs} is too small to hold k={k} Lanczos vectors")
+
+
+def _tridiagonal_ritz(alpha, beta, m, want):
+    """The ``want`` largest eigenpairs (descending) of the m×m Lanczos tridiagonal (float64)."""
+    T = torch.diag(alpha[:m]) + torch.diag(beta[: m - 1], 1) + torch.diag(beta[: m - 1], -1)
+    theta, S = torch.linalg.eigh(T)
+    return theta.flip(0)[:want], S.flip(1)[:, :want]
 
 
 # ---------------------------------------------------------------------------- LOBPCG
-def _rayleigh_ritz(B, HB, drop=1e-10):
+def _rayleigh_ritz(B, HB):
     """Ritz pairs of H on span(B), robust to a nearly dependent B; descending order."""
     G = B.T @ B
     A = B.T @ HB
     A = (A + A.T) / 2
     d, V = torch.linalg.eigh((G + G.T) / 2)
+    # Directions whose Gram eigenvalue is at rounding level carry noise, not search directions:
+    # 1e-10 suits float64, float32 needs a larger cut (its Gram matrix is accurate to ~1e-7).
+    drop = max(1e-10, 1e3 * torch.finfo(B.dtype).eps)
     keep = d > drop * d.max()
     T = V[:, keep] / d[keep].sqrt()
     theta, Z = torch.linalg.eigh(T.T @ A @ T)
@@ -155,10 +189,18 @@ def _rayleigh_ritz(B, HB, drop=1e-10):
     return theta.flip(0), C.flip(1)
 
 
-def _lobpcg(H, n, k, m, tol, X0, max_matvecs, dtype, device):
-    X = _orthonormalize(X0.to(device, dtype))
-    HX = H @ X
-    used = X.shape[1]
+def _lobpcg(H, n, k, m, tol, X0, max_matvecs, dtype, device, HX0=None):
+    """LOBPCG on a block of ``m >= k`` columns; stops when the first ``k`` residuals are ≤ tol.
+
+    ``HX0``: ``H @ X0`` when the caller already has it (then ``X0`` must be orthonormal).
+    Returns ``values (k,), vectors (P, k), residuals (k,), used, iterations, X (P, m), HX``.
+    """
+    if HX0 is None:
+        X = _orthonormalize(X0.to(device, dtype))
+        HX = H @ X
+        used = X.shape[1]
+    else:
+        X, HX, used = X0, HX0, 0
     theta, C = _rayleigh_ritz(X, HX)
     X, HX = X @ C, HX @ C
     P = HP = None
@@ -189,7 +231,7 @@ def _lobpcg(H, n, k, m, tol, X0, max_matvecs, dtype, device):
         P, HP = P / Pn, HP / Pn
         X, HX = X_new, HX_new
         it += 1
-    return theta[:k], X[:, :k], res[:k], used, it, X
+    return theta[:k], X[:, :k], res[:k], used, it, X, HX
 
 
 # ---------------------------------------------------------------------------- dense & SciPy
@@ -282,7 +324,7 @@ def top_eigen(
     if method == "lanczos":
         if v0 is not None and v0.ndim != 1:
             raise ValueError(f"v0 must have shape ({n},) for method='lanczos'; got {tuple(v0.shape)}")
-        values, vectors, residuals, used, restarts = _lanczos(
+        values, vectors, residuals, _, used, restarts = _lanczos(
             H, n, k, tol, v0, max_matvecs, dtype, device, max(max_basis, k + 2)
         )
         return _finish(values, vectors, residuals, used, tol, method, restarts + 1)
@@ -292,5 +334,5 @@ def top_eigen(
     X0 = v0.reshape(n, -1) if v0 is not None else _seeded_block(n, m, dtype, device)
     if X0.shape[1] < m:
         X0 = torch.cat([X0.to(device, dtype), _seeded_block(n, m - X0.shape[1], dtype, device, seed=1)], 1)
-    values, vectors, residuals, used, it, _ = _lobpcg(H, n, k, m, tol, X0[:, :m], max_matvecs, dtype, device)
+    values, vectors, residuals, used, it, _, _ = _lobpcg(H, n, k, m, tol, X0[:, :m], max_matvecs, dtype, device)
     return _finish(values, vectors, residuals, used, tol, method, it)
