@@ -32,7 +32,10 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	@# a peer pulls a torchvision that cannot import beside the CPU torch; nothing here needs it
+	$(PY) -m pip uninstall --quiet -y torchvision || true
 	$(PY) benchmarks/bench_curvature.py
+	$(PY) benchmarks/bench_engine.py
 
 dashboard: $(STAMP)
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=8866 --no-browser
