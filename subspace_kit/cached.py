@@ -70,6 +70,9 @@ CACHED: dict[str, RunConfig] = {
     # 12: the main experiment with cross-entropy (η = 0.05: its sharpness is ~10x below MSE's)
     "cross_entropy": BASE.replace(loss="cross_entropy", lr=0.05),
 }
+# Notebooks 01, 03, 04 and 14: the class preset itself (Hessian on the first 1000 samples, refreshed
+# every 10 steps), the run the dashboard starts from.
+CACHED["class"] = RunConfig.preset("class")
 
 
 def smoke_config(cfg: RunConfig | str) -> RunConfig:
