@@ -59,7 +59,7 @@ def claims(result: RunResult) -> list[Claim]:
         tail = chis[-3:]
         out.append(Claim(f"Alignment χ_{cfg.k}(∇L) rises to near 1 under {base}",
                          f"χ = {chis[0]:.2f} at step 0 → {_mean(tail):.2f} (mean of the last {len(tail)} "
-                         f"checks before the switch at step {result.summary.get('switch_step')})",
+                         f"checks before the switch at step {result.switch_step})",
                          bool(_mean(tail) >= ALIGNED)))
     first_last = {}
     for mode in cfg.modes:
@@ -122,7 +122,7 @@ def figure(result: RunResult):
             fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines", name=cfg.label(mode),
                             legendgroup=mode, showlegend=col == 1, line=dict(color=COLORS[mode]), row=1, col=col)
     fig.add_hline(y=2 / cfg.lr, line_dash="dot", annotation_text="2/η", row=1, col=3)
-    switch = result.summary.get("switch_step")
+    switch = result.switch_step
     if switch is not None:
         for col in (1, 2, 3):
             fig.add_vline(x=switch, line_dash="dash", line_color="gray", row=1, col=col)
@@ -154,7 +154,7 @@ def save_png(result: RunResult, path) -> None:
     axes[1].set_ylim(0, 1.02)
     axes[2].axhline(2 / cfg.lr, ls=":", color="k", label="2/η")
     axes[2].set_title("sharpness λ1")
-    switch = result.summary.get("switch_step")
+    switch = result.switch_step
     for ax in axes:
         if switch is not None:
             ax.axvline(switch, ls="--", color="gray")

@@ -75,6 +75,14 @@ class RunResult:
     def status(self) -> str:
         return self.summary.get("status", "unknown")
 
+    @property
+    def switch_step(self) -> int | None:
+        """The step phase 2 began: from the summary, or from the rows of a run in progress."""
+        if self.summary.get("switch_step") is not None:
+            return self.summary["switch_step"]
+        main = [r["step"] for r in self.rows if r["phase"] == "main"]
+        return min(main) if main else None
+
     def curve(self, mode: str, column: str = "train_loss") -> tuple[list, list]:
         """``(steps, values)`` of one mode's curve, phase 1 included (the shared history)."""
         pts = [(r["step"], r[column]) for r in self.rows
