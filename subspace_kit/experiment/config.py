@@ -245,7 +245,8 @@ def resolve_device(device: str) -> torch.device:
             raise ValueError(f"device={device!r} was requested but this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s)")
     if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested but MPS is not available on this machine; use device='cpu'")
+        raise ValueError(f"device={device!r} was requested but MPS is not available on this machine; "
+                         "use device='cpu'")
     return parsed
 
 
@@ -299,11 +300,11 @@ PRESETS: dict[str, dict] = {
     # Changes from the above:
     # - cnn-class: Fashion-MNIST-5k from Debian's package instead of CIFAR10-5k (no package here
     #   ships CIFAR-10; online, add dataset="cifar10-5k"): 1x28x28 grey images, 25,258 parameters
-    #   instead of 30,634; the first 1000 of the 5000 samples; η = 0.01 (10x; 2/η = 200 is λ1 at
-    #   initialisation, λ1 ≈ 160-180 after; at 0.001 χ falls to ~0.6 by step 400 and the loss only
-    #   reaches 0.53, though Dom/Bulk split the same way); switch at step 400 instead of the rule (χ is
-    #   already ≈ 0.95 at initialisation, so the rule would fire at once); 700 steps; Hessian of the
-    #   first 100 samples, refreshed every 25 steps.
+    #   instead of 30,634; 1000 of the 5000 samples (the engine's fixed shuffle); η = 0.01 (10x;
+    #   2/η = 200 is λ1 at initialisation, λ1 ≈ 160-180 after; at 0.001 χ falls to ~0.6 by step 400
+    #   and the loss only reaches 0.53, though Dom/Bulk split the same way); switch at step 400
+    #   instead of the rule (χ is already ≈ 0.95 at initialisation, so the rule would fire at once);
+    #   700 steps; Hessian of the first 100 of them, refreshed every 25 steps.
     # - transformer-class: the offline SST-2 substitute, pinned (Rotten-Tomatoes sentences rated by
     #   the crowd, from the vaderSentiment sdist); η = 0.01 (10x: at 0.001 χ wanders between 0.05
     #   and 0.7 and the loss stays on the ~0.50 plateau through step 1500); switch at step 750
