@@ -65,6 +65,8 @@ CACHED: dict[str, RunConfig] = {
     # 11a: interpolated updates α·dom + β·bulk after the switch (β > 1: faster flat directions)
     "interp_1_2": BASE.replace(modes=("interp",), interp_alpha=1.0, interp_beta=2.0),
     "interp_1_4": BASE.replace(modes=("interp",), interp_alpha=1.0, interp_beta=4.0),
+    # ... and past the stability limit 2/(η λ_k+1) ≈ 9 of the bulk directions
+    "interp_1_10": BASE.replace(modes=("interp",), interp_alpha=1.0, interp_beta=10.0),
     # 11d: the top-20 Hessian eigenvalues along plain SGD (the paper's Fig. 15), no switch
     "spectrum": BASE.replace(k=20, modes=("none",), steps=2000, switch_step=2000, switch_check_every=100),
     # 12: the main experiment with cross-entropy (η = 0.05: its sharpness is ~10x below MSE's)
@@ -93,12 +95,12 @@ CACHED.update({
 
 def smoke_config(cfg: RunConfig | str) -> RunConfig:
     """A seconds-long version of ``cfg`` (or of ``CACHED[cfg]``): same optimizer, loss, modes and
-    step size, on 300 samples with a 3-dimensional subspace and 40 steps (switch at 20, or none
-    if ``cfg`` has none)."""
+    step size, on 300 samples with a 3-dimensional subspace and 30 steps (switch at 20, or none
+    if ``cfg`` has none); the subspace is computed only a few times."""
     cfg = CACHED[cfg] if isinstance(cfg, str) else cfg
     no_switch = cfg.switch == "step" and cfg.switch_step >= cfg.steps  # phase 1 only: keep it so
-    return cfg.replace(n_train=300, hessian_samples=100, k=min(cfg.k, 3), steps=40, switch="step",
-                       switch_step=40 if no_switch else 20, switch_check_every=10, refresh_every=5,
+    return cfg.replace(n_train=300, hessian_samples=100, k=min(cfg.k, 3), steps=30, switch="step",
+                       switch_step=30 if no_switch else 20, switch_check_every=20, refresh_every=10,
                        log_every=5, checkpoint_every=20, max_switch_step=None)
 
 
