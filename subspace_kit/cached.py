@@ -69,7 +69,7 @@ CACHED: dict[str, RunConfig] = {
     "interp_1_10": BASE.replace(modes=("interp",), interp_alpha=1.0, interp_beta=10.0),
     # 11d: the top-20 Hessian eigenvalues along plain SGD (the paper's Fig. 15), no switch
     "spectrum": BASE.replace(k=20, modes=("none",), steps=2000, switch_step=2000, switch_check_every=100),
-    # 12: the main experiment with cross-entropy (η = 0.05: its sharpness is ~10x below MSE's)
+    # 12: the main experiment with cross-entropy (η = 0.05: its sharpness is far below MSE's)
     "cross_entropy": BASE.replace(loss="cross_entropy", lr=0.05),
 }
 # Notebooks 01, 03, 04 and 14: the class preset itself (Hessian on the first 1000 samples, refreshed
