@@ -113,22 +113,23 @@ def _lanczos(H, n, k, tol, v0, max_matvecs, dtype, device, max_basis, extra=0):
     q = q.to(device, dtype)
     while True:
         m_cap = min(n, max_basis, max_matvecs - used)
-        Q = torch.zeros(n, m_cap, dtype=dtype, device=device)
-        HQ = torch.zeros(n, m_cap, dtype=dtype, device=device)
+        # One Lanczos vector per row: contiguous writes, and rows are only touched when used.
+        Q = torch.empty(m_cap, n, dtype=dtype, device=device)
+        HQ = torch.empty(m_cap, n, dtype=dtype, device=device)
         alpha = torch.zeros(m_cap, dtype=torch.float64)
         beta = torch.zeros(m_cap, dtype=torch.float64)
-        Q[:, 0] = q / torch.linalg.vector_norm(q)
+        Q[0] = q / torch.linalg.vector_norm(q)
         j_done, stop = 0, False
         for j in range(m_cap):
-            w = H @ Q[:, j]
+            w = H @ Q[j]
             used += 1
-            HQ[:, j] = w
-            a = torch.dot(Q[:, j], w)
-            w = w - a * Q[:, j]
+            HQ[j] = w
+            a = torch.dot(Q[j], w)
+            w = w - a * Q[j]
             if j > 0:
-                w = w - beta[j - 1].item() * Q[:, j - 1]
+                w = w - beta[j - 1].item() * Q[j - 1]
             for _ in range(2):  # full reorthogonalisation, twice is enough
-                w = w - Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+                w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
             alpha[j] = a.item()
             b = torch.linalg.vector_norm(w).item()
             beta[j] = b
@@ -148,14 +149,14 @@ def _lanczos(H, n, k, tol, v0, max_matvecs, dtype, device, max_basis, extra=0):
                 w = _seeded_block(n, 1, dtype, device, seed=fresh_seed)[:, 0]
                 fresh_seed += 1
                 for _ in range(2):
-                    w = w - Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+                    w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
                 b, beta[j] = torch.linalg.vector_norm(w).item(), 0.0
-            Q[:, j + 1] = w / b
+            Q[j + 1] = w / b
         if j_done < want:  # cannot happen while max_matvecs >= want and max_basis >= want
             raise ValueError(f"max_basis is too small to hold k={want} Lanczos vectors")
         theta, S = _tridiagonal_ritz(alpha, beta, j_done, want)
         Sd = S.to(device, dtype)  # the tridiagonal lives on the host; its Ritz data come back
-        vectors, HV = Q[:, :j_done] @ Sd, HQ[:, :j_done] @ Sd
+        vectors, HV = Q[:j_done].T @ Sd, HQ[:j_done].T @ Sd
         values = theta.to(device, dtype)
         res = _rel(torch.linalg.vector_norm(HV - vectors * values, dim=0), values)
         # Stop when converged, out of budget, or when the Ritz estimates say done but the explicit
