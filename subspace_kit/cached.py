@@ -30,6 +30,7 @@ from typing import Iterable, Iterator
 import torch
 
 from .experiment import RunConfig, RunResult, RunStore, run
+from .experiment.runner import _grad, apply_update  # the engine's own gradient and update
 from .hessian import HessianOperator
 from .projection import alignment, bulk
 from .theory import covariance_basis, minibatch_gradients, principal_angles
@@ -170,22 +171,6 @@ def snapshots(cfg: RunConfig, steps: Iterable[int]) -> Iterator[tuple[int, "Prob
         yield target, problem, branch.model
 
 
-def _loss_and_grad(model, loss_fn, X, Y) -> tuple[float, torch.Tensor]:
-    params = [p for p in model.parameters() if p.requires_grad]
-    with torch.enable_grad():
-        loss = loss_fn(model(X), Y)
-        grads = torch.autograd.grad(loss, params)
-    return float(loss.detach()), torch.cat([g.reshape(-1) for g in grads])
-
-
-def _apply(model, delta: torch.Tensor) -> None:
-    with torch.no_grad():
-        i = 0
-        for p in (p for p in model.parameters() if p.requires_grad):
-            p.sub_(delta[i:i + p.numel()].view_as(p))
-            i += p.numel()
-
-
 # name -> (update, subspace removed from each step)
 CONTINUATIONS = {
     "sgd": ("sgd", None),
@@ -245,7 +230,7 @@ def continue_from(problem, model, names=("sgd", "gd"), *, steps: int, start_step
             m = br["model"]
             if t % measure_every == 0 or t == steps:
                 U = hessian_basis(br)
-                loss, g_full = _loss_and_grad(m, problem.loss_fn, problem.X, problem.Y)
+                loss, g_full = _grad(m, problem.loss_fn, problem.X, problem.Y)
                 with torch.no_grad():
                     acc = accuracy(m(problem.X), problem.labels)
                 yield {"step": start_step + t, "phase": "main", "mode": name, "train_loss": loss,
@@ -262,13 +247,13 @@ def continue_from(problem, model, names=("sgd", "gd"), *, steps: int, start_step
                 elif t % measure_every != 0:
                     br["basis"] = hessian_basis(br)
             if update == "gd":
-                _, g = _loss_and_grad(m, problem.loss_fn, problem.X, problem.Y)
+                _, g = _grad(m, problem.loss_fn, problem.X, problem.Y)
             else:
                 idx = torch.randint(len(problem.X), (cfg.batch_size,), generator=br["gen"])
-                _, g = _loss_and_grad(m, problem.loss_fn, problem.X[idx], problem.Y[idx])
+                _, g = _grad(m, problem.loss_fn, problem.X[idx], problem.Y[idx])
             if removed is not None:
                 g = bulk(g, br["basis"])
-            _apply(m, cfg.lr * g)
+            apply_update(m, cfg.lr * g)
 
 
 def subspace_angles(problem, model, *, tracker: SubspaceTracker | None = None, covariance_batches: int = 40,
@@ -288,7 +273,7 @@ def subspace_angles(problem, model, *, tracker: SubspaceTracker | None = None, c
                             num_batches=covariance_batches, seed=seed)
     C, values = covariance_basis(G, cfg.k)
     sines = principal_angles(res.vectors, C)
-    _, g = _loss_and_grad(model, problem.loss_fn, problem.X, problem.Y)
+    _, g = _grad(model, problem.loss_fn, problem.X, problem.Y)
     return {"sines": sines.tolist(), "max_sine": float(sines.max()), "mean_sine": float(sines.mean()),
             "hessian_eigs": res.values.tolist(), "covariance_eigs": values.tolist(),
             "alignment_hessian": alignment(g, res.vectors), "alignment_covariance": alignment(g, C)}

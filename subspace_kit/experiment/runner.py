@@ -154,6 +154,15 @@ def _set_flat(params, flat: torch.Tensor) -> None:
             i += p.numel()
 
 
+def apply_update(model, delta: torch.Tensor) -> None:
+    """θ ← θ − Δθ in place (bumps the parameters' versions, so cached Hessian graphs refresh)."""
+    with torch.no_grad():
+        i = 0
+        for p in _params(model):
+            p.sub_(delta[i:i + p.numel()].view_as(p))
+            i += p.numel()
+
+
 def _grad(model, loss_fn, X, Y) -> tuple[float, torch.Tensor]:
     params = _params(model)
     with torch.enable_grad():
@@ -315,11 +324,7 @@ def _step(problem: Problem, br: Branch, t: int, log: bool, measure: bool, switch
                 else f"the update became non-finite (minibatch loss {batch_loss:.3g})")
         raise RunDiverged(_divergence_message(cfg, br, t, what))
     row = _metrics(problem, br, t, g, delta, batch_loss, measure) if log else None
-    with torch.no_grad():
-        i = 0
-        for p in _params(model):
-            p.sub_(delta[i:i + p.numel()].view_as(p))
-            i += p.numel()
+    apply_update(model, delta)
     return row
 
 
