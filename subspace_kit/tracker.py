@@ -78,6 +78,28 @@ class SubspaceTracker:
         vals = values[:k].to(block.device, block.dtype) if values is not None else nan
         self.result = EigenResult(vals, block[:, :k], nan.clone(), 0, False, "restored")
 
+    def state_dict(self) -> dict:
+        """Everything the next ``update`` depends on, as tensors and ints (saved without pickle
+        by the run store): the carried block, the basis and eigenvalues in use, and the update
+        count (it seeds the random probes). ``{}`` before the first update."""
+        if self._block is None:
+            return {}
+        return {"block": self._block, "basis": self.result.vectors, "values": self.result.values,
+                "updates": self.updates, "total_matvecs": self.total_matvecs}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put the tracker exactly where ``state_dict()`` left it (``{}``: a fresh tracker)."""
+        if not state:
+            self.reset()
+            return
+        block, basis, values = state["block"], state["basis"], state["values"]
+        k = basis.shape[1]
+        self._block = block
+        nan = torch.full((k,), float("nan"), dtype=basis.dtype, device=basis.device)
+        self.result = EigenResult(values[:k].to(basis.device, basis.dtype), basis, nan, 0, False, "restored")
+        self.updates = int(state["updates"])
+        self.total_matvecs = int(state.get("total_matvecs", 0))
+
     def update(self, H) -> EigenResult:
         """Top-k eigenpairs of ``H``, warm-started from the previous update."""
         n = _size(H)
