@@ -5,6 +5,11 @@
 - ``run``:    run (or resume, or read back) one experiment into the run store.
 - ``report``: render a stored run as HTML + PNG figure and a claims table.
 - ``eigen``:  top-k Hessian eigenvalues of the paper's MLP after a short SGD warm-up.
+- ``check``:  list the runs of a store with their status, damaged ones with the reason
+              (``--seal`` adds row counts and checksums to runs stored without them).
+
+Errors are one line naming the file or the setting, never a traceback: exit status 2 for bad
+settings, 1 for a run or store that cannot be used.
 """
 from __future__ import annotations
 
@@ -67,7 +72,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss")
     p.add_argument("--device")
     p.add_argument("--seed", type=int)
-    p.add_argument("--out", default="runs", help="run store folder (default: runs)")
+    p.add_argument("--out", help="run store folder (default: $SUBSPACE_KIT_RUNS, else ./runs)")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -87,11 +92,17 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _store(args):
+    from .experiment.store import RunStore
+
+    return RunStore(args.out)
+
+
 def _run(args) -> int:
     from .experiment import run
 
     cfg = _config_from_args(args)
-    result = run(cfg, store=args.out, progress=True, stop=_stop_on_signals())
+    result = run(cfg, store=_store(args), progress=True, stop=_stop_on_signals())
     print(f"{result.status}: {result.path}  ({result.summary.get('wall_seconds', 0):.0f} s, "
           f"{result.summary.get('hvps', 0)} HVPs, switch at step {result.summary.get('switch_step')})")
     if result.summary.get("message"):
@@ -103,13 +114,16 @@ def _report(args) -> int:
     from .experiment.report import claims, claims_markdown, write_report
     from .experiment.store import RunStore
 
-    if args.run_dir:
-        result = RunStore.load_path(args.run_dir)
+    if args.run_dir:  # a folder the user names: a link to it is theirs to make, so resolve it
+        result = RunStore.load_path(Path(args.run_dir).resolve())
     else:
-        result = RunStore(args.out).load(_config_from_args(args))
+        result = _store(args).load(_config_from_args(args))
     if result is None:
         print("no such run in the store; run it first with `python -m subspace_kit run ...`", file=sys.stderr)
         return 2
+    if result.status == "damaged":
+        print(f"error: the stored run {result.path} is damaged: {result.summary['message']}", file=sys.stderr)
+        return 1
     paths = write_report(result, args.report_dir)
     print(claims_markdown(claims(result)))
     print("\n" + "\n".join(f"{kind}: {path}" for kind, path in paths.items()))
@@ -124,7 +138,21 @@ def _demo(args) -> int:
     return _report(args)
 
 
+def _check_eigen_args(args) -> None:
+    """The ``eigen`` options, each checked with a message naming it."""
+    from ._validation import check_int_range, check_positive
+    from .experiment.config import SEED_LIMIT
+
+    check_int_range("--steps", args.steps, 0)
+    check_int_range("--batch-size", args.batch_size, 1)
+    check_int_range("--k", args.k, 1)
+    check_int_range("--seed", args.seed, 0, SEED_LIMIT)
+    check_positive("--lr", args.lr)
+    check_positive("--tol", args.tol)
+
+
 def _eigen(args) -> int:
+    _check_eigen_args(args)
     import torch
     from tqdm.auto import tqdm
 
@@ -134,6 +162,8 @@ def _eigen(args) -> int:
     from .models import build_model
 
     data = load("mnist-5k")
+    if args.batch_size > len(data):
+        raise ValueError(f"--batch-size must be at most the data set's {len(data)} samples, got {args.batch_size}")
     model = build_model("mlp", input_shape=data.input_shape, num_classes=data.num_classes, seed=args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr)
@@ -148,6 +178,20 @@ def _eigen(args) -> int:
     for i, (lam, res) in enumerate(zip(result.values.tolist(), result.residuals.tolist()), 1):
         print(f"  λ{i:<2d} = {lam:10.4f}   residual {res:.1e}")
     return 0
+
+
+def _check(args) -> int:
+    store = _store(args)
+    if args.seal:
+        for path, what in store.seal():
+            print(f"{path}: {what}")
+        return 0
+    entries = store.entries()
+    for entry in entries:
+        print(f"{entry.status:<10} {entry.path}" + (f"  {entry.message}" if entry.status == "damaged" else ""))
+    if not entries:
+        print(f"no runs in {store.root}")
+    return 1 if any(e.status == "damaged" for e in entries) else 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,20 +222,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_eigen)
+    p = sub.add_parser("check", help="list a run store's runs; damaged ones with the reason")
+    p.add_argument("--out", help="run store folder (default: $SUBSPACE_KIT_RUNS, else ./runs)")
+    p.add_argument("--seal", action="store_true",
+                   help="add row counts and checksums to the summaries of ended runs stored without them")
+    p.set_defaults(func=_check)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .datasets import DataUnavailable
+    from .experiment.store import StoreError
 
     try:
         return args.func(args)
     except ValueError as exc:  # bad settings: one readable line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except DataUnavailable as exc:  # the data cannot be found or fetched: say what to do
+    except (DataUnavailable, StoreError) as exc:  # data or run store unusable: the message names it
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. a report folder that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

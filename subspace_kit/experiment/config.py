@@ -11,8 +11,10 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, field, fields
 
+import numpy as np
 import torch
 
 from .._validation import check_choice, check_int_range, check_positive
@@ -88,13 +90,10 @@ class RunConfig:
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self):
-        modes = self.modes
-        if isinstance(modes, str):  # "none,dom,bulk" as on the command line
-            modes = [m.strip() for m in modes.split(",") if m.strip()]
-        object.__setattr__(self, "modes", tuple(modes))
+        object.__setattr__(self, "modes", _parse_modes(self.modes))
         self.validate()
-        # Canonical types, so that lr=1 and lr=1.0 (or k=3.0 from a JSON file) are one config
-        # with one store key.
+        # Canonical types, so that lr=1 and lr=1.0 (or k=3.0 from a JSON file, or k=np.int64(3))
+        # are one config with one store key.
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in _FLOAT_FIELDS and value is not None:
@@ -164,6 +163,15 @@ class RunConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
+        self._check_choices()
+        self._check_reals()
+        self._check_integers()
+        self._check_modes()
+        # GD uses the whole data set and ignores batch_size.
+        if self.optimizer != "gd" and self.n_train is not None and self.batch_size > self.n_train:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the data set (n_train={self.n_train})")
+
+    def _check_choices(self) -> None:
         from ..datasets import LOADERS
         from ..losses import LOSSES
         from ..models import MODELS
@@ -180,11 +188,34 @@ class RunConfig:
             raise ValueError(f"data_source={self.data_source!r} applies to dataset 'sst2-1k' only; "
                              f"got dataset={self.dataset!r} (leave data_source='auto')")
         _parse_device(self.device)
-        check_positive("lr", self.lr)
-        check_positive("rho", self.rho, allow_zero=True)
+
+    def _check_reals(self) -> None:
+        check_positive("lr", _real("lr", self.lr))
+        check_positive("rho", _real("rho", self.rho), allow_zero=True)
         for name in ("momentum", "adam_beta1", "adam_beta2", "switch_ema"):
             _check_unit_interval(name, getattr(self, name))
-        check_positive("adam_eps", self.adam_eps)
+        check_positive("adam_eps", _real("adam_eps", self.adam_eps))
+        check_positive("tracker_tol", _real("tracker_tol", self.tracker_tol))
+        if not 0 < check_positive("switch_threshold", _real("switch_threshold", self.switch_threshold)) <= 1:
+            raise ValueError(f"switch_threshold must be in (0, 1], got {self.switch_threshold}")
+        for name in ("interp_alpha", "interp_beta"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(_real(name, value)):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+    def _check_integers(self) -> None:
+        for name, low in (("k", 1), ("batch_size", 1), ("steps", 1), ("switch_step", 0), ("switch_check_every", 1),
+                          ("refresh_every", 1), ("log_every", 1), ("checkpoint_every", 1)):
+            _integer(name, getattr(self, name), low)
+        # The tracker carries k + oversample vectors of the parameter dimension: more than a few
+        # hundred costs memory and HVPs for nothing (the paper's trackers use a handful).
+        _integer("oversample", self.oversample, 0, MAX_OVERSAMPLE + 1)
+        _integer("seed", self.seed, 0, SEED_LIMIT)
+        for name in ("n_train", "hessian_samples", "max_switch_step"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 1)
+
+    def _check_modes(self) -> None:
         if not self.modes:
             raise ValueError("modes must name at least one of " + ", ".join(MODES))
         for mode in self.modes:
@@ -194,36 +225,43 @@ class RunConfig:
         if "interp" in self.modes and (self.interp_alpha is None or self.interp_beta is None):
             raise ValueError("mode 'interp' needs both interp_alpha and interp_beta "
                              f"(got interp_alpha={self.interp_alpha}, interp_beta={self.interp_beta})")
-        for name in ("interp_alpha", "interp_beta"):
-            if getattr(self, name) is not None:
-                try:
-                    ok = math.isfinite(float(getattr(self, name)))
-                except (TypeError, ValueError):
-                    ok = False
-                if not ok:
-                    raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
-        check_int_range("k", self.k, 1)
-        check_int_range("batch_size", self.batch_size, 1)
-        check_int_range("steps", self.steps, 1)
-        check_int_range("switch_step", self.switch_step, 0)
-        check_int_range("switch_check_every", self.switch_check_every, 1)
-        check_int_range("refresh_every", self.refresh_every, 1)
-        check_int_range("log_every", self.log_every, 1)
-        check_int_range("checkpoint_every", self.checkpoint_every, 1)
-        check_int_range("oversample", self.oversample, 0)
-        check_int_range("seed", self.seed, 0)
-        check_positive("tracker_tol", self.tracker_tol)
-        if not 0 < check_positive("switch_threshold", self.switch_threshold) <= 1:
-            raise ValueError(f"switch_threshold must be in (0, 1], got {self.switch_threshold}")
-        for name in ("n_train", "hessian_samples", "max_switch_step"):
-            if getattr(self, name) is not None:
-                check_int_range(name, getattr(self, name), 1)
-        # GD uses the whole data set and ignores batch_size.
-        if self.optimizer != "gd" and self.n_train is not None and self.batch_size > self.n_train:
-            raise ValueError(f"batch_size={self.batch_size} is larger than the data set (n_train={self.n_train})")
+
+
+MAX_OVERSAMPLE = 256
+SEED_LIMIT = 2 ** 64  # torch.manual_seed accepts seeds in [0, 2**64 - 1] (and negatives, refused here)
+
+
+def _parse_modes(modes) -> tuple:
+    """``modes`` as a tuple: from ``"none,dom"`` (the command line) or a list/tuple of names."""
+    if isinstance(modes, str):
+        return tuple(m.strip() for m in modes.split(",") if m.strip())
+    if isinstance(modes, (list, tuple)):
+        return tuple(modes)
+    raise ValueError(f"modes must be a list of mode names or a comma-separated string of them "
+                     f"({', '.join(MODES)}); got {modes!r}")
+
+
+def _real(name: str, value) -> float:
+    """``value`` as a float if it is a real number (NumPy's included); ``bool`` and text are not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value, low: int, high: int | None = None) -> int:
+    """``check_int_range`` that also takes NumPy integers and whole NumPy floats (not ``bool``)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, float):
+        value = float(value)
+    return check_int_range(name, value, low, high)
 
 
 def _parse_device(device: str) -> torch.device:
+    if not isinstance(device, str):
+        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda'; got {device!r}")
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
@@ -252,8 +290,8 @@ def resolve_device(device: str) -> torch.device:
 
 def _check_unit_interval(name: str, value) -> None:
     try:
-        ok = 0 <= float(value) < 1
-    except (TypeError, ValueError):
+        ok = 0 <= _real(name, value) < 1
+    except ValueError:
         ok = False
     if not ok:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
