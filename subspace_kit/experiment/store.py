@@ -38,7 +38,7 @@ from .integrity import (FINAL_STATUSES, check_checkpoint, looks_like_key, metric
                         parse_metrics, parse_summary, sha256)
 from .results import RunResult
 from .storefiles import (DamagedRun, RunInProgress, StoreError, UnsafePath, atomic_write, clean_temporaries,
-                         hold_lock, mtime, open_append, read_file, remove)
+                         hold_lock, links_in, mtime, open_append, read_file, remove)
 
 __all__ = ["RunStore", "RunFolder", "StoreEntry", "RunResult", "MetricsWriter", "read_metrics", "write_json",
            "save_checkpoint", "load_checkpoint", "StoreError", "DamagedRun", "UnsafePath", "RunInProgress"]
@@ -121,6 +121,9 @@ def load_checkpoint(path: Path, cfg: RunConfig | None = None) -> dict[str, np.nd
     data = read_file(path)
     if data is None:
         return None
+    if not data.startswith(b"PK"):  # not a zip archive (np.load would take it for a pickle)
+        raise DamagedRun(f"{path} is not a readable checkpoint (not an .npz archive); delete it to start the run "
+                         "afresh")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -144,30 +147,45 @@ def _damaged(cfg: RunConfig, path: Path, problems: list[str], summary: dict | No
     return RunResult(cfg, [], summary, path)
 
 
+def _read_files(path: Path) -> tuple[dict, list[str]]:
+    """The bytes of the run's files (``None`` when missing) and the problems met reading them
+    (a link, a folder or a device where a file should be, permission denied)."""
+    files, problems = {}, [f"{path / name} is a link; the run store never follows links" for name in links_in(path)]
+    for name in (CONFIG, SUMMARY, METRICS):
+        try:
+            files[name] = read_file(path / name)
+        except StoreError as exc:
+            files[name] = None
+            if not isinstance(exc, UnsafePath):  # links are reported above
+                problems.append(str(exc))
+    return files, problems
+
+
 def _read_run(path: Path, cfg: RunConfig | None) -> RunResult | None:
     """The run in folder ``path``: ``None`` when there is none (no folder or no config.json yet),
     a ``damaged`` result when its files disagree. Without ``cfg`` a config that cannot be read
     raises ``DamagedRun`` (there is nothing to hang a result on)."""
     try:
-        files = {name: read_file(path / name) for name in (CONFIG, SUMMARY, METRICS)}
-    except StoreError as exc:
+        files, problems = _read_files(path)
+    except StoreError as exc:  # the folder itself: a link, not a folder, unreadable
         if cfg is None:
             raise
         return _damaged(cfg, path, [str(exc)])
-    summary, problems = parse_summary(files[SUMMARY], path / SUMMARY)
+    summary, bad_summary = parse_summary(files[SUMMARY], path / SUMMARY)
+    problems += bad_summary
     if files[CONFIG] is None:
-        if summary or problems:
-            missing = f"{path / CONFIG} is missing (the folder holds a run's summary)"
-            if cfg is None:
-                raise DamagedRun(missing)
-            return _damaged(cfg, path, [missing], summary)
-        return None  # a folder being set up
+        if not (summary or problems):
+            return None  # a folder being set up
+        problems.insert(0, f"{path / CONFIG} is missing or unreadable")
+        if cfg is None:
+            raise DamagedRun("; ".join(problems))
+        return _damaged(cfg, path, problems, summary)
     try:
         stored = parse_config(files[CONFIG], path / CONFIG)
     except DamagedRun as exc:
         if cfg is None:
             raise
-        return _damaged(cfg, path, [str(exc)], summary)
+        return _damaged(cfg, path, [str(exc), *problems], summary)
     expected = cfg.key() if cfg is not None else (path.name if looks_like_key(path.name) else None)
     for key, where in ((expected, "its folder's key"), (summary.get("config_key"), "the key in summary.json")):
         if key is not None and stored.key() != key:
@@ -175,7 +193,8 @@ def _read_run(path: Path, cfg: RunConfig | None) -> RunResult | None:
                             "edited after the run was stored")
             break
     metrics = parse_metrics(files[METRICS], path / METRICS) if files[METRICS] is not None else None
-    problems += metrics_problems(summary, files[METRICS], metrics, path / METRICS)
+    if not any(str(path / METRICS) in p for p in problems):
+        problems += metrics_problems(summary, files[METRICS], metrics, path / METRICS)
     config = cfg if cfg is not None else stored
     if problems:
         return _damaged(config, path, problems, summary)

@@ -170,6 +170,22 @@ def remove(path: Path) -> None:
         raise _error(exc, path, path.name) from None
 
 
+def links_in(folder: Path) -> list[str]:
+    """Names of the links inside the run folder ``folder`` (which is itself never followed)."""
+    links = []
+    try:
+        with folder_fd(folder) as d:
+            for name in os.listdir(d):
+                try:
+                    if stat.S_ISLNK(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode):
+                        links.append(name)
+                except FileNotFoundError:  # a writer's temporary file, renamed meanwhile
+                    pass
+    except FileNotFoundError:
+        pass
+    return sorted(links)
+
+
 def mtime(path: Path) -> float:
     """Modification time of ``path`` itself (a link is not followed); 0 when missing."""
     try:
