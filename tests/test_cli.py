@@ -98,3 +98,92 @@ def test_bad_flag_in_a_real_process_prints_no_traceback(tmp_path):
         done = _cli("run", *flags, "--out", str(tmp_path), cwd=tmp_path)
         assert done.returncode == 2
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------------- damaged stores
+def _tiny_run(tmp_path, capsys):
+    flags = ["--preset", "smoke", "--dataset", TINY_DATA, "--model", TINY_MODEL, "--k", "2", "--steps", "16",
+             "--switch-step", "8", "--out", str(tmp_path / "runs")]
+    assert main(["run", *flags]) == 0
+    capsys.readouterr()
+    return flags, next((tmp_path / "runs").iterdir())
+
+
+def _one_error_line(capsys, *named):
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for name in named:
+        assert name in err, err
+    return captured
+
+
+def test_report_of_a_run_whose_metrics_were_deleted_fails_naming_the_file(tiny, tmp_path, capsys):
+    flags, run_dir = _tiny_run(tmp_path, capsys)
+    (run_dir / "metrics.csv").unlink()
+    assert main(["report", *flags, "--report-dir", str(tmp_path / "report")]) == 1
+    captured = _one_error_line(capsys, "damaged", str(run_dir / "metrics.csv"))
+    assert "| claim" not in captured.out and not (tmp_path / "report").exists()
+    assert main(["report", "--run-dir", str(run_dir), "--report-dir", str(tmp_path / "report")]) == 1
+    _one_error_line(capsys, "metrics.csv")
+
+
+def test_check_lists_damaged_folders_with_the_reason_and_exits_1(tiny, tmp_path, capsys):
+    flags, run_dir = _tiny_run(tmp_path, capsys)
+    assert main(["check", "--out", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.startswith("completed")
+    (run_dir / "metrics.csv").unlink()
+    (run_dir / "metrics.csv").mkdir()
+    bad = tmp_path / "runs" / "0123456789abcdef"
+    bad.mkdir()
+    (bad / "config.json").write_text("{oops")
+    assert main(["check", "--out", str(tmp_path / "runs")]) == 1
+    out = capsys.readouterr().out
+    assert f"damaged    {run_dir}  {run_dir / 'metrics.csv'} is not a regular file" in out
+    assert f"{bad / 'config.json'} is not valid JSON" in out
+
+
+def test_check_seal_adds_checksums_to_a_legacy_store(tiny, tmp_path, capsys):
+    flags, run_dir = _tiny_run(tmp_path, capsys)
+    assert main(["check", "--out", str(tmp_path / "runs"), "--seal"]) == 0
+    assert capsys.readouterr().out.strip().endswith("sealed: 11 rows")
+    assert json.loads((run_dir / "summary.json").read_text())["rows"] == 11
+
+
+def test_run_into_a_run_folder_that_is_a_link_fails_naming_it(tiny, tmp_path, capsys):
+    flags, run_dir = _tiny_run(tmp_path, capsys)
+    elsewhere = tmp_path / "elsewhere"
+    run_dir.rename(elsewhere)
+    run_dir.symlink_to(elsewhere, target_is_directory=True)
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    assert main(["run", *flags, "--seed", "0"]) == 1
+    _one_error_line(capsys, str(run_dir), "is a link")
+    assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
+
+
+# ---------------------------------------------------------------------------- validation gaps
+def test_modes_that_are_not_a_list_in_a_config_file_are_named(tmp_path, capsys):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"preset": "smoke", "modes": 5}))
+    assert main(["run", "--config", str(path), "--out", str(tmp_path / "runs")]) == 2
+    _one_error_line(capsys, "modes", "got 5")
+
+
+def test_a_seed_out_of_torchs_range_is_named_with_the_range(tmp_path, capsys):
+    assert main(["run", "--preset", "smoke", "--seed", str(2 ** 64), "--out", str(tmp_path / "runs")]) == 2
+    _one_error_line(capsys, "seed", str(2 ** 64 - 1))
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("flags,named", [
+    (["--steps", "-1"], "--steps"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--k", "0"], "--k"),
+    (["--tol", "0"], "--tol"),
+    (["--seed", "-3"], "--seed"),
+])
+def test_eigen_rejects_bad_options_naming_them(capsys, flags, named):
+    assert main(["eigen", *flags]) == 2
+    _one_error_line(capsys, named)

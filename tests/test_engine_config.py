@@ -1,6 +1,7 @@
 """RunConfig: bad input is rejected with a ValueError naming the field; keys are stable."""
 import json
 
+import numpy as np
 import pytest
 
 from subspace_kit.experiment import PRESETS, RunConfig, iter_run
@@ -104,3 +105,41 @@ def test_key_changes_with_any_field_and_phase1_key_ignores_the_modes():
     assert cfg.replace(modes=("bulk",)).key() != cfg.key()
     assert cfg.replace(modes=("bulk",)).phase1_key() == cfg.phase1_key()
     assert cfg.replace(lr=0.02).phase1_key() != cfg.phase1_key()
+
+
+# ---------------------------------------------------------------------------- types and ranges
+@pytest.mark.parametrize("field,overrides", [
+    ("modes", dict(modes=5)),
+    ("modes", dict(modes={"none": 1})),
+    ("lr", dict(lr=True)),
+    ("lr", dict(lr="0.1")),
+    ("momentum", dict(momentum=False)),
+    ("interp_alpha", dict(modes=("interp",), interp_alpha=True, interp_beta=1.0)),
+    ("k", dict(k=True)),
+    ("k", dict(k=np.bool_(True))),
+    ("seed", dict(seed=2 ** 64)),
+    ("seed", dict(seed=-1)),
+    ("oversample", dict(oversample=1e9)),
+    ("oversample", dict(oversample=257)),
+    ("device", dict(device=5)),
+])
+def test_bad_type_or_range_raises_value_error_naming_the_field(field, overrides):
+    with pytest.raises(ValueError, match=field):
+        RunConfig.preset("smoke", **overrides)
+
+
+def test_the_seed_message_gives_the_range_torch_accepts():
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 18446744073709551615\], got 18446744073709551616"):
+        RunConfig.preset("smoke", seed=2 ** 64)
+    assert RunConfig.preset("smoke", seed=2 ** 64 - 1).seed == 2 ** 64 - 1
+
+
+def test_numpy_numbers_are_numbers_and_give_the_same_key():
+    plain = RunConfig.preset("smoke", k=3, lr=0.02, oversample=4, seed=7)
+    numpy = RunConfig.preset("smoke", k=np.int64(3), lr=np.float64(0.02), oversample=np.uint8(4),
+                             seed=np.float64(7.0))
+    assert numpy == plain and numpy.key() == plain.key()
+    assert type(numpy.k) is int and type(numpy.seed) is int
+    assert RunConfig.preset("smoke", lr=np.float32(0.5)).lr == 0.5
+    with pytest.raises(ValueError, match="k must be an integer"):
+        RunConfig.preset("smoke", k=np.float64(2.5))
