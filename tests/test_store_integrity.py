@@ -192,3 +192,13 @@ def test_a_checkpoint_holding_python_objects_is_refused_without_pickle_advice(tm
     with pytest.raises(DamagedRun, match="Python objects") as info:
         load_checkpoint(path)
     assert "allow_pickle" not in str(info.value)
+
+
+def test_every_shipped_run_is_sealed_and_intact():
+    from subspace_kit.paths import shipped_runs
+
+    entries = RunStore(shipped_runs()).entries()
+    assert len(entries) >= 19
+    for entry in entries:
+        assert entry.status in ("completed", "stopped"), f"{entry.path}: {entry.status} {entry.message}"
+        assert entry.result.summary["rows"] == len(entry.result.rows) > 0
