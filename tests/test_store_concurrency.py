@@ -127,3 +127,23 @@ def test_two_threads_of_one_process_exclude_each_other(tmp_path):
         thread.join(30)
     with store.lock(CONFIG, wait=False):
         pass
+
+
+def test_a_waiting_writer_is_told_whom_it_waits_for(tmp_path):
+    store = RunStore(tmp_path)
+    told = []
+    holder = _spawn(tmp_path, "hold")
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        timer = threading.Timer(1.0, holder.kill)  # the waiter gets the lock once the holder dies
+        timer.start()
+        with store.lock(CONFIG, on_wait=told.append):
+            pass
+        timer.join()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(30)
+        holder.stdout.close()
+        holder.stderr.close()
+    assert len(told) == 1 and f"pid {holder.pid}" in told[0] and "in progress" in told[0]

@@ -27,7 +27,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -286,12 +286,14 @@ class RunStore:
         return RunFolder(self.path(cfg), cfg)
 
     @contextmanager
-    def lock(self, cfg: RunConfig, *, wait: bool = True) -> Iterator[RunFolder]:
+    def lock(self, cfg: RunConfig, *, wait: bool = True,
+             on_wait: Callable[[str], None] | None = None) -> Iterator[RunFolder]:
         """Be the only writer of ``cfg``'s folder for the block (an OS lock: released if this
-        process dies). ``wait=False``: ``RunInProgress`` naming the run and the holder's pid and
-        host instead of waiting. Not re-entrant within one process."""
+        process dies). If another process holds it: ``wait=False`` raises ``RunInProgress``
+        naming the run and the holder's pid and host; otherwise ``on_wait(that message)`` is
+        called (e.g. to print it) and the call waits. Not re-entrant within one process."""
         folder = self.open_run(cfg)
-        with hold_lock(folder.path, f"run {cfg.key()} ({folder.path})", wait=wait):
+        with hold_lock(folder.path, f"run {cfg.key()} ({folder.path})", wait=wait, on_wait=on_wait):
             clean_temporaries(folder.path)
             yield folder
 

@@ -203,17 +203,21 @@ def _holder(fd: int) -> str:
         return "holder unknown"
 
 
-def _acquire(d: int, folder: Path, label: str, wait: bool) -> int:
+def _acquire(d: int, folder: Path, label: str, wait: bool, on_wait) -> int:
     """Lock ``folder/.lock`` (retrying if the file was replaced meanwhile); returns its fd."""
     while True:
         fd = open_in(d, folder, LOCK_NAME, os.O_RDWR | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            holder = _holder(fd)
-            os.close(fd)
-            raise RunInProgress(f"{label} is in progress in another process ({holder}); wait for it, or stop "
-                                "that process and run again to resume") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy = f"{label} is in progress in another process ({_holder(fd)})"
+                if not wait:
+                    raise RunInProgress(f"{busy}; wait for it, or stop that process and run again to "
+                                        "resume") from None
+                if on_wait is not None:
+                    on_wait(busy)
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
             os.close(fd)
             raise
@@ -230,15 +234,16 @@ def _acquire(d: int, folder: Path, label: str, wait: bool) -> int:
 
 
 @contextmanager
-def hold_lock(folder: Path, label: str, *, wait: bool = True) -> Iterator[None]:
+def hold_lock(folder: Path, label: str, *, wait: bool = True,
+              on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the exclusive lock of the run folder ``folder`` (created if needed) for the block.
 
-    ``wait=False``: raise ``RunInProgress`` (naming ``label`` and the holder) instead of waiting.
-    Not re-entrant: a second ``hold_lock`` on the same folder in the same process waits forever
-    (or raises with ``wait=False``)."""
+    ``wait=False``: raise ``RunInProgress`` (naming ``label`` and the holder) instead of waiting;
+    otherwise ``on_wait(message)`` is called once before waiting. Not re-entrant: a second
+    ``hold_lock`` on the same folder in the same process waits forever (or raises)."""
     folder = Path(folder)
     with folder_fd(folder, create=True) as d:
-        fd = _acquire(d, folder, label, wait)
+        fd = _acquire(d, folder, label, wait, on_wait)
         try:
             info = {"pid": os.getpid(), "host": socket.gethostname(),
                     "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
