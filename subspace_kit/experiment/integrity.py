@@ -92,16 +92,16 @@ def parse_metrics(data: bytes, path: Path) -> Metrics:
 def metrics_problems(summary: dict, data: bytes | None, metrics: Metrics | None, path: Path) -> list[str]:
     """What is wrong with ``metrics.csv`` (bytes ``data``, parsed ``metrics``) given the summary.
 
-    A run still ``running`` may end in a half-written line (dropped, not a problem). A run whose
-    summary says it ended must match the ``rows`` and ``metrics_sha256`` recorded there; a
-    legacy summary without them must at least end in a complete line (and, if completed, have
-    rows)."""
+    A run still ``running`` may lack the file or end in a half-written line (dropped, not a
+    problem). A run whose summary says it ended must match the ``rows`` and ``metrics_sha256``
+    recorded there; a legacy summary without them must at least end in a complete line (and,
+    if completed, have rows)."""
     status = summary.get("status")
+    if status not in FINAL_STATUSES:  # a writer may be setting the file up, or was killed doing so
+        return list(metrics.problems) if metrics is not None else []
     if data is None:
-        return [f"{path} is missing (the run's summary says {status!r})"] if summary else []
+        return [f"{path} is missing (the run's summary says {status!r})"]
     problems = list(metrics.problems)
-    if status not in FINAL_STATUSES:
-        return problems
     if "metrics_sha256" in summary:
         if sha256(data) != summary["metrics_sha256"]:
             problems.append(f"{path} does not match the checksum in summary.json: {len(metrics.rows)} rows"
