@@ -153,7 +153,8 @@ class _Checkpoint:
         self.arrays, self.path = arrays, path
 
     def bad(self, name: str, why: str):
-        raise DamagedRun(f"{self.path}: checkpoint field {name!r} {why}")
+        raise DamagedRun(f"{self.path}: checkpoint field {name!r} {why}; delete the checkpoint to start the run "
+                         "afresh")
 
     def scalar(self, name: str, kind: str, *, required: bool = False, low=None, finite: bool = True):
         """The 0-d array ``name`` as a Python number of NumPy kind ``kind`` ('i' or 'f')."""

@@ -38,7 +38,7 @@ from .integrity import (FINAL_STATUSES, check_checkpoint, looks_like_key, metric
                         parse_metrics, parse_summary, sha256)
 from .results import RunResult
 from .storefiles import (DamagedRun, RunInProgress, StoreError, UnsafePath, atomic_write, clean_temporaries,
-                         hold_lock, links_in, mtime, open_append, read_file, remove)
+                         folder_fd, hold_lock, links_in, mtime, open_append, read_file, remove)
 
 __all__ = ["RunStore", "RunFolder", "StoreEntry", "RunResult", "MetricsWriter", "read_metrics", "write_json",
            "save_checkpoint", "load_checkpoint", "StoreError", "DamagedRun", "UnsafePath", "RunInProgress"]
@@ -92,6 +92,9 @@ class MetricsWriter:
 
     def write(self, row: dict) -> None:
         self._writer.writerow(self._cells(row))
+        self._fh.flush()
+
+    def flush(self) -> None:
         self._fh.flush()
 
     def close(self) -> None:
@@ -279,8 +282,6 @@ class RunStore:
 
     def open_run(self, cfg: RunConfig) -> RunFolder:
         """The run's folder (created, never a link: ``UnsafePath`` otherwise)."""
-        from .storefiles import folder_fd
-
         with folder_fd(self.path(cfg), create=True):
             pass
         return RunFolder(self.path(cfg), cfg)
