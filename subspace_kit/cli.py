@@ -247,6 +247,9 @@ def main(argv=None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C, or one while waiting for another run's lock
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

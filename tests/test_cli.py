@@ -190,3 +190,10 @@ def test_a_seed_out_of_torchs_range_is_named_with_the_range(tmp_path, capsys):
 def test_eigen_rejects_bad_options_naming_them(capsys, flags, named):
     assert main(["eigen", *flags]) == 2
     _one_error_line(capsys, named)
+
+
+def test_an_unwritable_report_folder_is_one_line_naming_it(tiny, tmp_path, capsys):
+    flags, run_dir = _tiny_run(tmp_path, capsys)
+    (tmp_path / "taken").write_text("a file where the report folder should be")
+    assert main(["report", "--run-dir", str(run_dir), "--report-dir", str(tmp_path / "taken")]) == 1
+    _one_error_line(capsys, str(tmp_path / "taken"))
