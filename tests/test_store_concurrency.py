@@ -38,6 +38,7 @@ def _wait_for(condition, what, timeout=60):
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # subprocesses that import torch
 def test_a_second_writer_is_told_who_holds_the_run_and_a_killed_holder_releases_it(tmp_path):
     store = RunStore(tmp_path)
     holder = _spawn(tmp_path, "hold")
@@ -63,6 +64,7 @@ def test_a_second_writer_is_told_who_holds_the_run_and_a_killed_holder_releases_
     assert not lock_file.exists()
 
 
+@pytest.mark.slow  # subprocesses that import torch
 def test_two_writers_started_together_never_interleave(tmp_path):
     store = RunStore(tmp_path)
     first, second = _spawn(tmp_path, "write", 30, 0.02), _spawn(tmp_path, "write", 30, 0.02)
@@ -74,6 +76,7 @@ def test_two_writers_started_together_never_interleave(tmp_path):
     assert store.load(CONFIG).status == "completed"
 
 
+@pytest.mark.slow  # subprocesses that import torch
 def test_a_writer_killed_mid_run_leaves_the_run_to_the_waiting_writer_alone(tmp_path):
     store = RunStore(tmp_path)
     first = _spawn(tmp_path, "write", 200, 0.05)
@@ -129,6 +132,7 @@ def test_two_threads_of_one_process_exclude_each_other(tmp_path):
         pass
 
 
+@pytest.mark.slow  # subprocesses that import torch
 def test_a_waiting_writer_is_told_whom_it_waits_for(tmp_path):
     store = RunStore(tmp_path)
     told = []
