@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -41,8 +42,6 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 def gz(raw: bytes, *, mtime: int = 0, name: str | None = None) -> bytes:
     """``raw`` gzip-compressed with the header fields the official and Debian's copies differ in."""
-    import io
-
     buffer = io.BytesIO()
     with gzip.GzipFile(filename=name or "", mode="wb", fileobj=buffer, mtime=mtime) as fh:
         fh.write(raw)

@@ -4,6 +4,7 @@ install that finds them from any folder.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -162,8 +163,6 @@ def test_installed_wheel_finds_the_shipped_runs_from_any_folder(wheel, tmp_path)
     env.update(SUBSPACE_KIT_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
     proc = subprocess.run([str(python), "-c", probe], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    import json
-
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     site = Path(tmp_path / "venv").resolve()
     assert Path(found["package"]).resolve().is_relative_to(site), "imported the checkout, not the installed wheel"
