@@ -45,7 +45,7 @@ def test_notebook_01_from_another_folder_reads_the_shipped_run(tmp_path, monkeyp
                                     progress_bar=False, execution_timeout=600)
     seconds = time.perf_counter() - start
 
-    assert f"run {shipped.path.name} (completed)" in outputs_text(nb), "the notebook did not show the shipped run"
+    assert shipped.path.name in outputs_text(nb), "the notebook did not show the shipped run (its key)"
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("config.json"))
     assert written == [], f"a run was computed into {written}"
     assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
