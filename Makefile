@@ -1,23 +1,31 @@
 # Two commands for a newcomer (see README): `make demo` and `make test`.
-# Each creates .venv, installs torch==2.13.0 first (CPU wheel), then the pinned stack.
+# Each creates .venv and installs the kit with scripts/install_kit.sh: torch first, the CPU build
+# from PyTorch's CPU wheel index (https://download.pytorch.org/whl/cpu), then the kit with every
+# version from constraints.txt, then a check that torch is the CPU build.
+# CUDA users: `make demo TORCH_VARIANT=cu126` (any CUDA label PyTorch publishes for the pinned
+# torch); TORCH_INDEX=<url> replaces the index (a mirror).
 PYTHON ?= python3
 VENV ?= .venv
+TORCH_VARIANT ?= cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/$(TORCH_VARIANT)
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# One stamp per torch variant: switching variant reinstalls torch.
+STAMP := $(VENV)/.installed-$(TORCH_VARIANT)
 
-.PHONY: demo test bench dashboard lab clean-venv browser
+.PHONY: demo test bench dashboard lab clean-venv browser venv data
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt scripts/install_kit.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,test]"
-	@# The offline SST-2 substitute (Rotten-Tomatoes sentences) ships in this sdist.
-	$(PY) -m pip download --quiet --no-deps --no-binary :all: vaderSentiment==3.3.2 \
-		-d $${SUBSPACE_KIT_DATA:-data/cache}/sst2 || echo "note: could not fetch the SST-2 substitute"
+	rm -f $(VENV)/.installed-*
+	TORCH_VARIANT=$(TORCH_VARIANT) TORCH_INDEX=$(TORCH_INDEX) bash scripts/install_kit.sh $(PY) notebooks,test
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Notebook 13's data (Fashion-MNIST, the SST-2 substitute), verified, into the kit's data cache.
+data: $(STAMP)
+	$(PY) -m subspace_kit.datasets.prefetch
 
 # The kit's main job on the embedded MNIST-5k data.
 demo: $(STAMP)
@@ -34,6 +42,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	@# a peer pulls a torchvision that cannot import beside the CPU torch; nothing here needs it
 	$(PY) -m pip uninstall --quiet -y torchvision || true
+	$(PY) scripts/check_torch.py --variant $(TORCH_VARIANT)
 	$(PY) benchmarks/bench_curvature.py
 	$(PY) benchmarks/bench_engine.py
 

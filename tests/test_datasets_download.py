@@ -27,10 +27,12 @@ pytestmark = pytest.mark.timeout(60)
 
 # ------------------------------------------------------------------------------ local server
 class LocalServer:
-    """Serves ``files`` (name -> bytes) at ``url``; records request paths; can cut bodies short."""
+    """Serves ``files`` (name -> bytes) at ``url``; records request paths; can cut bodies short
+    (``truncate``) or send half a body and then wait until ``release`` is set (``stall``)."""
 
     def __init__(self):
-        self.files, self.requests, self.truncate = {}, [], set()
+        self.files, self.requests, self.truncate, self.stall = {}, [], set(), set()
+        self.release = threading.Event()
         state = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,8 +45,11 @@ class LocalServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if self.path.rsplit("/", 1)[-1] in state.truncate:
+                if self.path.rsplit("/", 1)[-1] in state.truncate | state.stall:
                     self.wfile.write(body[: len(body) // 2])  # then the connection closes
+                    self.wfile.flush()
+                    if self.path.rsplit("/", 1)[-1] in state.stall:
+                        state.release.wait(30)
                     self.close_connection = True
                     return
                 self.wfile.write(body)
@@ -61,6 +66,7 @@ class LocalServer:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

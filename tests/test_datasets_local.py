@@ -2,20 +2,32 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from subspace_kit.datasets import DataUnavailable, LOADERS, fashion_mnist, from_tensors, from_torch_dataset, load
+from subspace_kit.datasets import (ChecksumMismatch, DataUnavailable, LOADERS, download, fashion_mnist, from_tensors,
+                                   from_torch_dataset, load)
 
 
-def write_idx(path, array: np.ndarray) -> None:
-    """``array`` (uint8) as a gzip IDX file, the MNIST format."""
+def write_idx(path, array: np.ndarray) -> bytes:
+    """``array`` (uint8) as a gzip IDX file, the MNIST format; returns the uncompressed bytes."""
     header = (0x0800 + array.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
     with gzip.open(path, "wb") as fh:
-        fh.write(header + array.astype(np.uint8).tobytes())
+        fh.write(raw)
+    return raw
+
+
+def publish(monkeypatch, key: str, raw: bytes) -> None:
+    """Make ``raw`` the published uncompressed content of ``REMOTES[key]`` during this test only."""
+    remote = download.REMOTES[key]
+    monkeypatch.setitem(download.REMOTES, key, replace(remote, checksum="sha256:" + hashlib.sha256(raw).hexdigest(),
+                                                       content_size=len(raw)))
 
 
 @pytest.fixture
@@ -25,8 +37,8 @@ def fashion_root(tmp_path, monkeypatch):
     images, labels = rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
-    write_idx(folder / fashion_mnist.IMAGES, images)
-    write_idx(folder / fashion_mnist.LABELS, labels)
+    publish(monkeypatch, fashion_mnist.FILES["images"], write_idx(folder / fashion_mnist.IMAGES, images))
+    publish(monkeypatch, fashion_mnist.FILES["labels"], write_idx(folder / fashion_mnist.LABELS, labels))
     return tmp_path, images, labels
 
 
@@ -41,22 +53,30 @@ def test_fashion_mnist_reads_idx_files_like_mnist_5k(fashion_root):
         load("fashion-mnist-5k", root=root, n=13)
 
 
-def test_fashion_mnist_rejects_a_truncated_or_wrong_file(fashion_root):
+def test_fashion_mnist_rejects_a_file_that_is_not_the_published_one(fashion_root):
     root = fashion_root[0]
     path = root / "fashion-mnist" / fashion_mnist.IMAGES
     raw = gzip.decompress(path.read_bytes())
-    path.write_bytes(gzip.compress(raw[:-5]))
-    with pytest.raises(DataUnavailable, match="truncated"):
+    path.write_bytes(gzip.compress(raw[:-1] + bytes([raw[-1] ^ 1])))  # one pixel differs
+    with pytest.raises(ChecksumMismatch, match=f"{path}.*not the published Fashion-MNIST file"):
         load("fashion-mnist-5k", root=root, n=10)
-    path.write_bytes(gzip.compress(b"\0\0\x08\x01" + raw[4:]))
-    with pytest.raises(DataUnavailable, match="not a 3-d"):
-        load("fashion-mnist-5k", root=root, n=10)
+
+
+def test_fashion_mnist_rejects_a_truncated_or_wrong_file(fashion_root, monkeypatch):
+    root = fashion_root[0]
+    path = root / "fashion-mnist" / fashion_mnist.IMAGES
+    raw = gzip.decompress(path.read_bytes())
+    for bad, message in ((raw[:-5], "truncated"), (b"\0\0\x08\x01" + raw[4:], "not a 3-d")):
+        path.write_bytes(gzip.compress(bad))
+        publish(monkeypatch, fashion_mnist.FILES["images"], bad)  # past the checksum: the IDX checks
+        with pytest.raises(DataUnavailable, match=message):
+            load("fashion-mnist-5k", root=root, n=10)
 
 
 def test_missing_fashion_mnist_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_FOLDER", tmp_path / "not-installed")
     with pytest.raises(DataUnavailable, match="apt-get install dataset-fashion-mnist") as err:
-        load("fashion-mnist-5k", root=tmp_path)
+        load("fashion-mnist-5k", root=tmp_path, download=False)
     assert str(tmp_path / "fashion-mnist") in str(err.value)
 
 

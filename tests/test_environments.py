@@ -1,14 +1,20 @@
-"""The conda environments (Binder's and the top-level one) match the tested pip environment,
-package by package and version by version: bumping a pin in one file only fails here.
+"""Every way of installing the kit installs the tested set: constraints.txt is the one source of truth.
 
-Sources of truth: ``pyproject.toml`` (dependencies + the ``notebooks`` extra) and, for the
-packages it does not list (the widget front ends), ``constraints.txt`` (the pip freeze the tests
-ran with). Conda names are mapped to pip names (``pytorch`` ↔ ``torch``, ``matplotlib-base`` ↔
-``matplotlib``) and compared after PEP 503 normalisation.
+- ``scripts/install_kit.sh`` (used by the Makefile and Binder's postBuild) is run with a stand-in
+  Python that records its commands: torch first, by name (``torch==<pin>+cpu``) from PyTorch's
+  CPU index unless ``TORCH_VARIANT`` says otherwise, then the kit with ``-c constraints.txt``,
+  then the check of the torch build; a failed torch install stops it.
+- ``binder/environment.yml`` has conda give Python and pip only (no conda pin to drift);
+  ``binder/postBuild`` runs install_kit.sh and no experiment; ``binder/start`` sets one thread.
+- The top-level ``environment.yml`` installs the same with pip: ``-c constraints.txt``, the CPU
+  index, the pinned torch.
 """
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,107 +26,130 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 REPO = Path(__file__).resolve().parents[1]
-ENV_FILES = [REPO / "binder" / "environment.yml", REPO / "environment.yml"]
-CONDA_TO_PIP = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
-NOT_PINNED = {"python", "pip"}  # python is checked on its own; pip is the installer
-PYTHON = "3.11"
-
-
-def normalise(name: str) -> str:
-    name = re.sub(r"[-_.]+", "-", name).lower()
-    return CONDA_TO_PIP.get(name, name)
-
-
-def pip_pins(requirements) -> dict[str, str]:
-    pins = {}
-    for req in requirements:
-        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;]+)\s*", req)
-        assert match, f"not an exact pin: {req!r}"
-        pins[normalise(match[1])] = match[2]
-    return pins
-
-
-def pyproject() -> dict:
-    with open(REPO / "pyproject.toml", "rb") as fh:
-        return tomllib.load(fh)
-
-
-def expected_pins() -> dict[str, str]:
-    project = pyproject()["project"]
-    return pip_pins(project["dependencies"] + project["optional-dependencies"]["notebooks"])
+BINDER_ENV, TOP_ENV = REPO / "binder" / "environment.yml", REPO / "environment.yml"
+INSTALL = REPO / "scripts" / "install_kit.sh"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PYTHON = "3.11"  # the Python the tests and CI run on
 
 
 def constraints() -> dict[str, str]:
-    lines = (REPO / "constraints.txt").read_text().splitlines()
-    return pip_pins(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line)
+            assert match, f"constraints.txt: not an exact pin: {line!r}"
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
 
 
-def conda_specs(path: Path) -> dict[str, tuple[str, str | None]]:
-    """``{pip name: (version, build)}`` of the conda dependencies (pip sub-lists are refused)."""
+def conda_env(path: Path) -> tuple[dict[str, str], list[str]]:
+    """``({conda name: version spec}, [pip lines])`` of an environment file."""
     env = yaml.safe_load(path.read_text())
-    specs = {}
+    assert env["channels"][0] == "conda-forge" and "defaults" not in env["channels"], path
+    conda, pip = {}, []
     for dep in env["dependencies"]:
-        assert isinstance(dep, str), f"{path.name}: a pip section would bypass conda-forge: {dep!r}"
-        name, _, rest = dep.partition("=")
-        version, _, build = rest.lstrip("=").partition("=")
-        key = normalise(name.strip())
-        assert key not in specs, f"{path.name}: {name} listed twice"
-        specs[key] = (version.strip(), build.strip() or None)
-    return specs
-
-
-@pytest.fixture(params=ENV_FILES, ids=lambda p: str(p.relative_to(REPO)))
-def env_file(request) -> Path:
-    return request.param
-
-
-def test_environment_uses_conda_forge_only(env_file):
-    channels = yaml.safe_load(env_file.read_text())["channels"]
-    assert channels[0] == "conda-forge" and "defaults" not in channels
-
-
-def test_environment_python_is_the_tested_one(env_file):
-    version, _ = conda_specs(env_file)["python"]
-    assert version == PYTHON
-    low = re.fullmatch(r">=\s*3\.(\d+)", pyproject()["project"]["requires-python"])
-    assert low and int(PYTHON.split(".")[1]) >= int(low[1])
-
-
-def test_environment_pins_every_package_to_the_tested_version(env_file):
-    specs = conda_specs(env_file)
-    tested = {**constraints(), **expected_pins()}
-    for name, (version, _) in specs.items():
-        if name in NOT_PINNED:
+        if isinstance(dep, dict):
+            pip.extend(dep["pip"])
             continue
-        assert name in tested, f"{env_file.name}: {name} is not in pyproject.toml or constraints.txt"
-        assert version == tested[name], f"{env_file.name}: {name}={version}, but the tests ran with {tested[name]}"
+        name, _, version = dep.partition("=")
+        conda[name.strip()] = version.strip()
+    return conda, pip
 
 
-def test_environment_has_every_dependency_of_pyproject(env_file):
-    specs = conda_specs(env_file)
-    missing = sorted(set(expected_pins()) - set(specs))
-    assert not missing, f"{env_file.name} lacks {missing} (pyproject.toml dependencies + notebooks extra)"
+# ---------------------------------------------------------------- install_kit.sh, behaviour
+def run_install(tmp_path, *, fail_on: str | None = None, **env) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """install_kit.sh with a stand-in Python that logs each command (and fails one matching ``fail_on``)."""
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "python"
+    fake.write_text("#!/usr/bin/env bash\n"
+                    f'echo "$*" >> {log}\n'
+                    + (f'case "$*" in *{fail_on}*) exit 1;; esac\n' if fail_on else "")
+                    + "exit 0\n")
+    fake.chmod(0o755)
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("TORCH_")}
+    proc = subprocess.run(["bash", str(INSTALL), str(fake), "notebooks,test"], capture_output=True, text=True,
+                          env={**run_env, **env}, timeout=60)
+    return proc, (log.read_text().splitlines() if log.exists() else [])
 
 
-def test_environment_takes_a_cpu_build_of_pytorch(env_file):
-    version, build = conda_specs(env_file)["torch"]
-    assert version == expected_pins()["torch"]
-    assert build == "cpu*", "conda-forge's CPU builds are cpu_mkl_* / cpu_generic_*; a CUDA build would not fit Binder"
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS takes torch without the +cpu label")
+def test_install_script_takes_the_cpu_build_first_then_the_pinned_kit_then_checks(tmp_path):
+    proc, calls = run_install(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    torch_pin = constraints()["torch"]
+    assert calls[0] == f"-m pip install --quiet --no-deps -c constraints.txt --extra-index-url {CPU_INDEX} torch=={torch_pin}+cpu"
+    assert calls[1] == "-m pip install --quiet -c constraints.txt -e .[notebooks,test]"
+    assert calls[2] == "scripts/check_torch.py --variant cpu"
+    assert calls[3] == "-m subspace_kit.datasets.prefetch"
+    assert len(calls) == 4
 
 
-def test_binder_and_top_level_environments_list_the_same_packages():
-    binder, top = (conda_specs(p) for p in ENV_FILES)
-    assert binder == top
+def test_install_script_cuda_switch_and_index_override(tmp_path):
+    proc, calls = run_install(tmp_path, TORCH_VARIANT="cu126")
+    assert proc.returncode == 0, proc.stderr
+    torch_pin = constraints()["torch"]
+    assert calls[0].endswith(f"--extra-index-url https://download.pytorch.org/whl/cu126 torch=={torch_pin}+cu126")
+    assert calls[2] == "scripts/check_torch.py --variant cu126"
+    (tmp_path / "mirror").mkdir()
+    proc, calls = run_install(tmp_path / "mirror", TORCH_INDEX="https://mirror.example/whl/cpu")
+    assert proc.returncode == 0 and "--extra-index-url https://mirror.example/whl/cpu" in calls[0]
 
 
-def test_widget_front_ends_match_the_tested_ones():
-    specs = conda_specs(ENV_FILES[0])
-    tested = constraints()
-    for name in ("jupyterlab-widgets", "widgetsnbextension"):
-        assert specs[name][0] == tested[name]
+def test_a_failed_torch_install_stops_the_set_up_with_a_message(tmp_path):
+    proc, calls = run_install(tmp_path, fail_on="torch==")
+    assert proc.returncode == 1
+    assert "Could not install torch==" in proc.stderr and CPU_INDEX in proc.stderr
+    assert len(calls) == 1  # neither the kit nor anything else was installed after it
 
 
-def test_binder_post_build_installs_the_kit_without_dependencies():
+def test_a_torch_that_is_not_the_asked_for_build_fails_the_set_up(tmp_path):
+    proc, calls = run_install(tmp_path, fail_on="check_torch.py")
+    assert proc.returncode == 1 and calls[-1].startswith("scripts/check_torch.py")
+
+
+def test_a_data_prefetch_failure_does_not_fail_the_set_up(tmp_path):
+    proc, _ = run_install(tmp_path, fail_on="prefetch")
+    assert proc.returncode == 0 and "note: some data for notebook 13" in proc.stdout
+
+
+# ---------------------------------------------------------------- Binder
+def test_binder_conda_gives_only_python_and_pip():
+    conda, pip = conda_env(BINDER_ENV)
+    assert conda == {"python": PYTHON, "pip": ""}
+    assert pip == [], "Binder's packages come from postBuild with -c constraints.txt, not from a pip section"
+
+
+def test_binder_post_build_installs_like_make_and_runs_no_experiment():
     post_build = REPO / "binder" / "postBuild"
     assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
-    assert "pip install --no-deps -e ." in post_build.read_text()
+    commands = [line for line in post_build.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert "bash scripts/install_kit.sh python notebooks" in commands
+    makefile = (REPO / "Makefile").read_text()
+    assert "bash scripts/install_kit.sh $(PY)" in makefile  # the same installer as make
+    for text in commands + (INSTALL.read_text().splitlines()):
+        assert not re.search(r"subspace_kit (run|demo)|import run|\brun\(|papermill|make_cached_runs", text), text
+
+
+def test_binder_start_sets_one_thread_and_runs_the_command():
+    out = subprocess.run([str(REPO / "binder" / "start"), "env"], capture_output=True, text=True, timeout=30,
+                         env={k: v for k, v in os.environ.items() if not k.endswith("_THREADS")}).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SUBSPACE_KIT_THREADS"):
+        assert values.get(name) == "1", name
+
+
+# ---------------------------------------------------------------- top-level environment.yml
+def test_top_level_environment_installs_the_constraints_with_the_cpu_build():
+    conda, pip = conda_env(TOP_ENV)
+    assert conda == conda_env(BINDER_ENV)[0], "the two conda parts must agree (python and pip only)"
+    assert f"--extra-index-url {CPU_INDEX}" in pip
+    assert "-c constraints.txt" in pip and "-e .[notebooks]" in pip
+    torch_lines = [line for line in pip if line.startswith("torch")]
+    assert torch_lines == [f"torch=={constraints()['torch']}+cpu"]
+
+
+def test_the_tested_python_is_allowed_by_pyproject():
+    with open(REPO / "pyproject.toml", "rb") as fh:
+        low = re.fullmatch(r">=\s*3\.(\d+)", tomllib.load(fh)["project"]["requires-python"])
+    assert low and int(PYTHON.split(".")[1]) >= int(low[1])

