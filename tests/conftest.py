@@ -10,6 +10,21 @@ from torch import nn
 from torch.func import functional_call
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_run_store(tmp_path_factory):
+    """Tests never write into the user's run store: every run (kernels and subprocesses too,
+    which inherit the environment) goes to a throw-away folder unless a test names its own."""
+    import os
+
+    old = os.environ.get("SUBSPACE_KIT_RUNS")
+    os.environ["SUBSPACE_KIT_RUNS"] = str(tmp_path_factory.mktemp("user_runs"))
+    yield
+    if old is None:
+        os.environ.pop("SUBSPACE_KIT_RUNS", None)
+    else:
+        os.environ["SUBSPACE_KIT_RUNS"] = old
+
+
 class TwoActivationMLP(nn.Sequential):
     """5-6-4-3 with tanh then softplus: both activations have non-zero second derivatives."""
 
