@@ -4,8 +4,11 @@
   plus one panel per metric), with the interface ``RunPanel`` drives (``reset``, ``add``,
   ``flush``, ``point_counts``, ``figure``).
 - ``valley_panel``, ``quadratic_panel``, ``eos_panel``: sliders + Run/Stop around the toys of
-  ``subspace_kit.theory``; each run simulates in one go (milliseconds) and then streams the rows
-  so the paths are drawn step by step (``animate_s`` seconds in all; 0 in headless runs).
+  ``subspace_kit.theory``; each run simulates in one go (about a second at most) and then streams
+  the rows so the paths are drawn step by step (``animate_s`` seconds in all; 0 in headless runs).
+  Moving a slider redraws at once, without a Run click (``LiveRedraw``, debounced).
+- Log axes are framed on the plotted data (``log_range``) and guide lines are placed in data
+  units; 05's path panel is framed on SGD's bouncing (``sgd_frame``).
 - ``CachedSource`` / ``cached_panel``: a ``RunPanel`` over one run of ``subspace_kit.cached``
   with a few of its fields as controls; the cached result is on the figure when it opens.
 - ``overlay``: curves of several stored runs on shared axes (e.g. the two projection
@@ -47,7 +50,7 @@ def log_range(values: Sequence[float], *, pad_decades: float = 0.15, max_decades
 
 
 def sgd_frame(rows: Sequence[dict], *, modes=("warmup", "none", "dom", "bulk"), skip: int = 20,
-              margin: float = 1.25) -> tuple[float, float]:
+              margin: float = 1.25) -> float:
     """Half-width of the x-range that shows SGD's bouncing across the valley: the largest |x| of
     the stochastic paths after their first ``skip`` logged points (the descent from the start),
     times ``margin``. GD's start is then outside the frame, as it should be: it is not the story."""
