@@ -51,7 +51,7 @@ COMPANIONS: dict[tuple[str, object], dict] = {
     ("optimizer", "adam"): {"lr": 0.001},
     ("loss", "cross_entropy"): {"lr": 0.05},
 }
-POST_SWITCH_STEPS = 300  # class-sized: about 50 s per group on one core (class preset, k = 10)
+POST_SWITCH_STEPS = 300  # class-sized: 47 s per group on one quiet core (k = 10; see docs/TEACHING.md)
 SMOKE_POST_SWITCH_STEPS = 10
 FINAL_WINDOW = 5  # logged rows whose median is a mode's final loss
 RATIO_MODES = {"dom": "Dom/SGD", "bulk": "Bulk/SGD"}
