@@ -262,7 +262,8 @@ def pooled_figure(pool: Pool, *, smoke: bool = False):
                             legendgroup=mode, showlegend=c == 1, row=1, col=c)
         fig.add_hline(y=1.0, line_dash="dot", line_color="gray", row=1, col=c)
         if name in ("k", "lr", "batch_size"):
-            fig.update_xaxes(type="log", row=1, col=c)
+            ticks = sorted({v for v, _ in points})
+            fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=c)
         fig.update_xaxes(title_text=name, row=1, col=c)
     fig.update_yaxes(title_text="final loss ÷ SGD's final loss", row=1, col=1)
     fig.update_layout(height=400, margin=dict(t=50, b=110, l=70, r=20),
@@ -291,6 +292,9 @@ def save_pooled(pool: Pool, path_stem, *, smoke: bool = False) -> list[Path]:
         ax.axhline(1.0, ls=":", color="gray")
         if name in ("k", "lr", "batch_size"):
             ax.set_xscale("log")
+            ticks = sorted({v for v, _ in points})
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])  # the values the groups ran, not powers of 10
+            ax.minorticks_off()
         ax.set_xlabel(name)
     axes[0][0].set_ylabel("final loss ÷ SGD's final loss")
     axes[0][0].legend(fontsize=8)
