@@ -73,3 +73,18 @@ def test_bad_arguments_raise_value_errors_naming_them():
         Valley().simulate("sgd", lr=0.0, steps=3)
     with pytest.raises(ValueError, match="start"):
         Valley().simulate("sgd", lr=LR, steps=3, start=(1.0, 2.0, 3.0))
+
+
+def test_gd_alignment_decays_geometrically_by_the_predicted_factor():
+    valley = Valley()
+    for lr in (0.5, 0.8, 1.5):
+        chi = valley.simulate("gd", lr=lr, steps=60).alignment
+        t = int(np.flatnonzero(chi < 0.1)[0])  # the small-χ regime the factor describes
+        measured = (chi[t + 10] / chi[t]) ** (1 / 10)
+        assert measured == pytest.approx(valley.gd_alignment_factor(lr=lr), rel=1e-3)
+        assert chi[t + 10] > 0  # geometric decay, not exactly 0 after a few steps
+
+
+def test_gd_alignment_factor_rejects_a_step_that_diverges_along_y():
+    with pytest.raises(ValueError, match="lr must be below 2/b"):
+        Valley().gd_alignment_factor(lr=2000.0)

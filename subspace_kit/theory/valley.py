@@ -100,6 +100,15 @@ class Valley:
         m = self.second_moments(method, lr=lr, steps=steps, start=start)
         return 0.5 * (self.a * m[:, 0] + self.b * m[:, 1])
 
+    def gd_alignment_factor(self, *, lr: float) -> float:
+        """Factor by which GD's alignment χ₁(∇L) shrinks per step once it is small:
+        ``|1 − ηa| / |1 − ηb|``. GD multiplies x by (1 − ηa) and y by (1 − ηb), and for small χ₁
+        ``χ₁ ≈ a|x| / (b|y|)``: the alignment decays geometrically, never in one step (unless ηa = 1)."""
+        lr = check_positive("lr", lr)
+        if lr * self.b >= 2:
+            raise ValueError(f"lr must be below 2/b = {2 / self.b:g} for GD to converge along y; got {lr}")
+        return abs(1 - lr * self.a) / abs(1 - lr * self.b)
+
     def loss_floor(self, method: str, *, lr: float, start=(0.5, 1.0)) -> float:
         """``lim E L(θ_t)`` as t → ∞ (``inf`` when the method diverges at this ``lr``).
 

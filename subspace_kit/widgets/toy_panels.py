@@ -4,8 +4,11 @@
   plus one panel per metric), with the interface ``RunPanel`` drives (``reset``, ``add``,
   ``flush``, ``point_counts``, ``figure``).
 - ``valley_panel``, ``quadratic_panel``, ``eos_panel``: sliders + Run/Stop around the toys of
-  ``subspace_kit.theory``; each run simulates in one go (milliseconds) and then streams the rows
-  so the paths are drawn step by step (``animate_s`` seconds in all; 0 in headless runs).
+  ``subspace_kit.theory``; each run simulates in one go (about a second at most) and then streams
+  the rows so the paths are drawn step by step (``animate_s`` seconds in all; 0 in headless runs).
+  Moving a slider redraws at once, without a Run click (``LiveRedraw``, debounced).
+- Log axes are framed on the plotted data (``log_range``) and guide lines are placed in data
+  units; 05's path panel is framed on SGD's bouncing (``sgd_frame``).
 - ``CachedSource`` / ``cached_panel``: a ``RunPanel`` over one run of ``subspace_kit.cached``
   with a few of its fields as controls; the cached result is on the figure when it opens.
 - ``overlay``: curves of several stored runs on shared axes (e.g. the two projection
@@ -29,8 +32,31 @@ from .sources import EngineSource
 
 COLORS = {"gd": "#ff7f0e", "none": "#1f77b4", "sgd": "#1f77b4", "dom": "#d62728", "bulk": "#2ca02c",
           "interp": "#9467bd", "warmup": "#7f7f7f"}
+LEGEND_MARGIN_PX = 70  # room for a legend of up to two rows above the panels
 TOY_LABELS = {"warmup": "SGD before the switch", "gd": "GD (from the start)", "none": "SGD",
               "dom": "Dom-SGD", "bulk": "Bulk-SGD"}
+
+
+def log_range(values: Sequence[float], *, pad_decades: float = 0.15, max_decades: float = 12.0) -> list[float]:
+    """A plotly log-axis range (log10 units) around the positive ``values``: their extent plus
+    ``pad_decades`` each side, at most ``max_decades`` below the largest (a curve that underflows
+    towards 0 would otherwise squash all the others into the top of the panel)."""
+    logs = [math.log10(v) for v in values if is_finite(v) and v > 0]
+    if not logs:
+        raise ValueError("values must hold at least one positive finite number")
+    hi = max(logs)
+    lo = max(min(logs), hi - max_decades)
+    return [lo - pad_decades, hi + pad_decades]
+
+
+def sgd_frame(rows: Sequence[dict], *, modes=("warmup", "none", "dom", "bulk"), skip: int = 20,
+              margin: float = 1.25) -> float:
+    """Half-width of the x-range that shows SGD's bouncing across the valley: the largest |x| of
+    the stochastic paths after their first ``skip`` logged points (the descent from the start),
+    times ``margin``. GD's start is then outside the frame, as it should be: it is not the story."""
+    xs = [abs(r["x"]) for m in modes for i, r in enumerate(r for r in rows if r["mode"] == m)
+          if (m != "warmup" or i >= skip) and is_finite(r.get("x"))]
+    return max(max(xs, default=0.0), 1e-3) * margin
 
 
 # ---------------------------------------------------------------------------- the toy figure
@@ -52,6 +78,7 @@ class ToyCurves:
         self._lock = threading.RLock()
         self._points = {m: {"step": []} for m in self.modes}
         self._last_flush = 0.0
+        self._guides: dict[str, float] = {}
         n = len(self.metrics)
         if plane:
             specs = [[{"rowspan": n}, {}]] + [[None, {}] for _ in range(n - 1)]
@@ -83,8 +110,9 @@ class ToyCurves:
                 self._trace[(column, m)] = len(fig.data) - 1
             fig.update_yaxes(title_text=title, type="log" if log else "linear", row=r, col=col)
         fig.update_xaxes(title_text="step", row=n, col=col)
-        fig.update_layout(height=height, margin=dict(l=60, r=20, t=30, b=45), uirevision="toy",
-                          legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+        # The horizontal legend sits in the top margin, above every panel (no titles there).
+        fig.update_layout(height=height, margin=dict(l=60, r=20, t=LEGEND_MARGIN_PX, b=45), uirevision="toy",
+                          legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
         self.figure = go.FigureWidget(fig)
 
     # ------------------------------------------------------------------ what RunPanel calls
@@ -134,20 +162,46 @@ class ToyCurves:
             self.figure.layout.yaxis.range = [float(ys[0]), float(ys[-1])]
 
     def set_guides(self, guides: Mapping[str, tuple[float, str]]) -> None:
-        """Dashed horizontal lines: ``{column: (value, label)}`` on the metric panels."""
+        """Dashed horizontal lines: ``{column: (value, label)}`` on the metric panels.
+
+        ``value`` is in data units. Plotly places shapes in data units on every axis but
+        annotations in log10 units on a log axis, so only the label's height is converted.
+        """
         shapes, notes = [], []
+        self._guides = {}
         for r, (column, _, log) in enumerate(self.metrics, 1):
             if column not in guides or not is_finite(guides[column][0]):
                 continue
             value, label = guides[column]
-            index = self._axis_index(r)
-            axis = "" if index == 1 else str(index)
-            y = math.log10(value) if log and value > 0 else value  # log axes place shapes in log10 units
-            shapes.append(dict(type="line", xref=f"x{axis} domain", yref=f"y{axis}", x0=0, x1=1, y0=y, y1=y,
-                               line=dict(color="#444", dash="dash", width=1)))
-            notes.append(dict(xref=f"x{axis} domain", yref=f"y{axis}", x=1, y=y, text=label, showarrow=False,
+            if log and value <= 0:  # a log axis cannot show it
+                continue
+            self._guides[column] = float(value)
+            axis = self._axis_suffix(r)
+            note_y = math.log10(value) if log else value
+            shapes.append(dict(type="line", xref=f"x{axis} domain", yref=f"y{axis}", x0=0, x1=1, y0=value,
+                               y1=value, line=dict(color="#444", dash="dash", width=1)))
+            notes.append(dict(xref=f"x{axis} domain", yref=f"y{axis}", x=1, y=note_y, text=label, showarrow=False,
                               xanchor="right", yanchor="bottom", font=dict(size=11, color="#444")))
-        self.figure.layout.shapes, self.figure.layout.annotations = shapes, notes
+        with self.figure.batch_update():
+            self.figure.layout.shapes, self.figure.layout.annotations = shapes, notes
+            self._fit_log_axes()
+
+    def _axis_suffix(self, r: int) -> str:
+        index = self._axis_index(r)
+        return "" if index == 1 else str(index)
+
+    def _fit_log_axes(self) -> None:
+        """Frame every log panel on its plotted values and guides (plotly's log ranges are in
+        log10 units): a stray point cannot stretch the axis over dozens of empty decades."""
+        for r, (column, _, log) in enumerate(self.metrics, 1):
+            if not log:
+                continue
+            values = [float(v) for p in self._points.values() for v in p.get(column, ())
+                      if is_finite(v) and float(v) > 0]
+            if column in self._guides:
+                values.append(self._guides[column])
+            axis = self.figure.layout[f"yaxis{self._axis_suffix(r)}"]
+            axis.range = log_range(values) if values else None
 
     def _axis_index(self, r: int) -> int:
         # plane occupies axis 1; metric panel r is axis r+1 with a plane, else r
@@ -173,6 +227,7 @@ class ToyCurves:
                     t = self.figure.data[self._trace[(column, m)]]
                     pts = [(s, v) for s, v in zip(p["step"], p.get(column, [])) if is_finite(v)]
                     t.x, t.y = [s for s, _ in pts], [v for _, v in pts]
+            self._fit_log_axes()
         self._last_flush = time.monotonic()
         if final:
             sync_page_state(self.figure)
@@ -215,6 +270,51 @@ def _slider(cls, value, lo, hi, step, description, **kw):
     return w
 
 
+ANIMATE_KEY = "animate_s"  # a setting a redraw may add: seconds to spread the drawing over
+
+
+class LiveRedraw:
+    """Redraw a toy panel when one of its sliders moves, without a Run click.
+
+    Changes are debounced: a run starts ``delay_s`` after the last change (dragging across
+    several values runs once), drawn at once (no animation). A run still drawing is stopped
+    first. ``count`` says how many redraws were started (for tests).
+    """
+
+    def __init__(self, panel: RunPanel, *, delay_s: float = 0.3):
+        self.panel, self.delay_s, self.count = panel, delay_s, 0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        for w in panel.controls.values():
+            w.observe(self._changed, names="value")
+
+    def _changed(self, _change=None) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.delay_s, self._redraw)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _redraw(self) -> None:
+        if self.panel.running:
+            self.panel.stop()
+            self.panel.wait(5)
+        if self.panel.start({**self.panel.settings(), ANIMATE_KEY: 0.0}):
+            self.count += 1
+
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Wait for a pending redraw to start and finish; ``True`` if none is left."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            timer = self._timer
+            if timer is not None and timer.is_alive():
+                time.sleep(0.02)
+                continue
+            return self.panel.wait(max(0.0, deadline - time.monotonic()))
+        return False
+
+
 # ---------------------------------------------------------------------------- 05: the valley
 def valley_rows(settings: dict) -> tuple[list[dict], dict]:
     """Rows of the valley experiment for ``settings`` (a, b, c, lr, warmup, steps, seed, x0, y0):
@@ -239,9 +339,11 @@ def valley_rows(settings: dict) -> tuple[list[dict], dict]:
 
 
 def valley_panel(*, a: float = 1.0, b: float = 0.002, c: float = 0.03, lr: float = 0.5, warmup: int = 300,
-                 steps: int = 1500, seed: int = 0, animate_s: float = 4.0) -> RunPanel:
+                 steps: int = 1500, seed: int = 0, animate_s: float = 4.0, live: bool = True) -> RunPanel:
     """Sliders for the curvatures a, b, the noise c and η (kept below 2/a); Run draws GD and
-    SGD from (0.5, 1), then SGD / Dom-SGD / Bulk-SGD from SGD's point after ``warmup`` steps."""
+    SGD from (0.5, 1), then SGD / Dom-SGD / Bulk-SGD from SGD's point after ``warmup`` steps.
+    The path panel is framed on SGD's bouncing (GD's start lies outside it). ``live``: moving a
+    slider redraws at once (``LiveRedraw``), without animation."""
     controls = {
         "a": _slider(widgets.FloatSlider, a, 0.2, 2.0, 0.05, "sharp curvature a"),
         "b": _slider(widgets.FloatLogSlider, b, -4, -1, 0.1, "flat curvature b", base=10),
@@ -259,18 +361,22 @@ def valley_panel(*, a: float = 1.0, b: float = 0.002, c: float = 0.03, lr: float
                        modes=["gd", "warmup", "none", "dom", "bulk"], plane=("x (sharp)", "y (flat)"))
 
     def make_rows(settings, stop):
+        animate = settings.pop(ANIMATE_KEY, animate_s)
         rows, info = valley_rows({**settings, "seed": seed})
         v = info["valley"]
-        xs_all = [r["x"] for r in rows] + [0.5]
-        ys_all = [r["y"] for r in rows] + [1.0, 0.0]
-        hx = max(abs(min(xs_all)), abs(max(xs_all)), 1e-3) * 1.1
+        hx = sgd_frame(rows)
+        ys_all = [r["y"] for r in rows if is_finite(r["y"])]
         ys = np.linspace(min(min(ys_all), 0.0) - 0.05, max(ys_all) + 0.05, 80)
         xs = np.linspace(-hx, hx, 80)
         curves.set_plane(xs, ys, v.loss(np.stack(np.meshgrid(xs, ys), axis=-1)))
-        curves.set_guides({"train_loss": (info["floors"]["dom"], "Dom-SGD floor (exact)")})
-        return (yield from stream_rows(rows, stop, animate_s=animate_s))
+        f = info["floors"]["dom"]
+        curves.set_guides({"train_loss": (f, f"Dom-SGD floor {f:.3g} (exact)")})
+        return (yield from stream_rows(rows, stop, animate_s=animate))
 
-    return RunPanel(make_rows, controls, curves)
+    panel = RunPanel(make_rows, controls, curves)
+    if live:
+        panel.live = LiveRedraw(panel)
+    return panel
 
 
 # ---------------------------------------------------------------------------- 06: noisy quadratic
@@ -312,8 +418,9 @@ def quadratic_rows(settings: dict, *, chains: int = 20) -> tuple[list[dict], dic
 
 def quadratic_panel(*, k: int = 3, sharp: float = 20.0, flat_max: float = 1.0, flat_count: int = 47,
                     noise: float = 1.0, lr: float = 0.05, warmup: int = 500, steps: int = 1500, seed: int = 0,
-                    start_flat: float = 1.0, animate_s: float = 4.0) -> RunPanel:
-    """Sliders for the sharp curvature, the largest flat one, the noise and η (below 2/λ)."""
+                    start_flat: float = 1.0, animate_s: float = 4.0, live: bool = True) -> RunPanel:
+    """Sliders for the sharp curvature, the largest flat one, the noise and η (below 2/λ);
+    ``live``: moving a slider redraws at once (``LiveRedraw``)."""
     controls = {
         "sharp": _slider(widgets.FloatSlider, sharp, 2.0, 40.0, 1.0, "sharp curvature λ"),
         "flat_max": _slider(widgets.FloatLogSlider, flat_max, -2, 0.3, 0.1, "largest flat curvature μ", base=10),
@@ -331,13 +438,17 @@ def quadratic_panel(*, k: int = 3, sharp: float = 20.0, flat_max: float = 1.0, f
                        modes=["gd", "warmup", "none", "dom", "bulk"], height=520)
 
     def make_rows(settings, stop):
+        animate = settings.pop(ANIMATE_KEY, animate_s)
         rows, info = quadratic_rows({**settings, "k": k, "flat_count": flat_count, "seed": seed,
                                      "start_flat": start_flat})
         f = info["floors"]
         curves.set_guides({"train_loss": (f["dom"], f"Dom-SGD floor {f['dom']:.3g} (exact)")})
-        return (yield from stream_rows(rows, stop, animate_s=animate_s))
+        return (yield from stream_rows(rows, stop, animate_s=animate))
 
-    return RunPanel(make_rows, controls, curves)
+    panel = RunPanel(make_rows, controls, curves)
+    if live:
+        panel.live = LiveRedraw(panel)
+    return panel
 
 
 # ---------------------------------------------------------------------------- 08: self-stabilization
@@ -347,9 +458,10 @@ def eos_max_target(lr: float, s0: float, margin: float = 0.49) -> float:
 
 
 def eos_panel(*, lr: float = 1.0, target: float = 1.8, s0: float = 0.5, flat: float = 0.1, steps: int = 300,
-              animate_s: float = 4.0) -> RunPanel:
+              animate_s: float = 4.0, live: bool = True) -> RunPanel:
     """GD on ``SelfStabilization``: sliders for η and y* (y* kept where the orbit is stable);
-    the (x, y) path over the loss contours, sharpness against 2/η, χ₁ and the loss."""
+    the (x, y) path over the loss contours, sharpness against 2/η, χ₁ and the loss.
+    ``live``: moving a slider redraws at once (``LiveRedraw``)."""
     from ..theory import SelfStabilization, simulate_eos
 
     controls = {
@@ -368,6 +480,7 @@ def eos_panel(*, lr: float = 1.0, target: float = 1.8, s0: float = 0.5, flat: fl
                        plane=("x (top eigenvector)", "y (sharpening direction)"), height=560)
 
     def make_rows(settings, stop):
+        animate = settings.pop(ANIMATE_KEY, animate_s)
         model = SelfStabilization(s0=s0, flat=flat, target=settings["target"])
         run = simulate_eos(model, lr=settings["lr"], steps=int(settings["steps"]))
         ok = np.isfinite(run.loss)
@@ -381,9 +494,12 @@ def eos_panel(*, lr: float = 1.0, target: float = 1.8, s0: float = 0.5, flat: fl
         z = np.array([[model.loss((x, y)) for x in xs] for y in ys])
         curves.set_plane(xs, ys, np.log10(z + 1e-6))
         curves.set_guides({"sharpness": (2.0 / settings["lr"], "2/η")})
-        return (yield from stream_rows(rows, stop, animate_s=animate_s))
+        return (yield from stream_rows(rows, stop, animate_s=animate))
 
-    return RunPanel(make_rows, controls, curves)
+    panel = RunPanel(make_rows, controls, curves)
+    if live:
+        panel.live = LiveRedraw(panel)
+    return panel
 
 
 # ---------------------------------------------------------------------------- MLP: cached runs
@@ -464,8 +580,9 @@ def overlay(curves: Sequence[tuple[str, object, str, object]], columns: Sequence
         if switch is not None:
             fig.add_vline(x=switch, line_dash="dot", line_color="gray", row=1, col=c)
     fig.update_xaxes(title_text="step")
-    fig.update_layout(height=height, title=title, margin=dict(t=60, b=40, l=60, r=20),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
+    # Title and subplot titles own the top margin; the legend goes below the x-axis titles.
+    fig.update_layout(height=height + 50, title=title, margin=dict(t=70 if title else 40, b=100, l=60, r=20),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     return fig
 
 
