@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from subspace_kit.experiment import RunStore, iter_run, run
-from subspace_kit.experiment import runner
-from subspace_kit.experiment.runner import columns
+from subspace_kit.experiment import metrics, runner
+from subspace_kit.experiment.metrics import columns
 from test_engine_support import assert_same_rows, tiny, tiny_config  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).parent
@@ -239,30 +239,32 @@ def test_one_branch_diverging_after_the_switch_leaves_the_others_running(tiny, t
 # ---------------------------------------------------------------------------- the switch rule in a run
 def _scripted_alignment(monkeypatch, chi_of_step):
     """Replace the measured χ_k(∇L) of phase-1 rows by ``chi_of_step(step)``."""
-    metrics = runner._metrics
+    measured = metrics.measure_row
 
-    def scripted(problem, br, t, *args):
-        row = metrics(problem, br, t, *args)
-        if br.mode == "none" and "alignment_full" in row:
+    def scripted(problem, traj, t, *args):
+        row = measured(problem, traj, t, *args)
+        if traj.mode == "none" and "alignment_full" in row:
             row["alignment_full"] = chi_of_step(t)
         return row
 
-    monkeypatch.setattr(runner, "_metrics", scripted)
+    monkeypatch.setattr(metrics, "measure_row", scripted)
 
 
 def test_switch_rule_fires_where_it_should_in_a_run(tiny, tmp_path, monkeypatch):
-    # Checks every 4 steps: χ = 0 at step 0, then 1. The rule fires at the 12th check (see
-    # test_switch_rule_fires_at_the_hand_computed_check), step 44; phase 2 starts at 45.
-    _scripted_alignment(monkeypatch, lambda t: 0.0 if t == 0 else 1.0)
+    # Checks every 4 steps: χ = 0.9 before step 20, then 1. The EMA (from the first χ) is
+    # 1 - 0.1·0.9^n after n ones: over 0.95 first at n = 7 (0.9^7 = 0.478), the check at step 44;
+    # phase 2 starts at 45.
+    _scripted_alignment(monkeypatch, lambda t: 0.9 if t < 20 else 1.0)
     cfg = tiny_config(switch="rule", switch_check_every=4, steps=52)
     result = run(cfg, store=tmp_path)
     assert result.summary["switch_step"] == 45 and "rule fired" in result.summary["switch_reason"]
+    assert result.summary["switch_rule"] == "ema-from-first-chi"
     assert max(r["step"] for r in result.rows if r["phase"] == "warmup") == 44
     assert min(r["step"] for r in result.rows if r["phase"] == "main") == 45
 
 
 def test_switch_rule_state_survives_a_stop_in_phase_1(tiny, tmp_path, monkeypatch):
-    _scripted_alignment(monkeypatch, lambda t: 0.0 if t == 0 else 1.0)
+    _scripted_alignment(monkeypatch, lambda t: 0.9 if t < 20 else 1.0)
     cfg = tiny_config(switch="rule", switch_check_every=4, steps=52)
     stop = threading.Event()
     stopped = run(cfg, store=tmp_path, stop=stop, on_row=lambda row: row["step"] >= 21 and stop.set())
