@@ -205,6 +205,8 @@ class Session:
 def phase1(s: Session) -> Iterator[dict]:
     """The base optimizer until the switch (or the end of the run)."""
     state, cfg = s.state, s.cfg
+    if state.switch_step is not None:  # resumed in phase 2, or started at a switch point
+        return
     while state.switch_step is None and state.t < cfg.steps:
         if s.pause():
             return
@@ -225,7 +227,7 @@ def phase1(s: Session) -> Iterator[dict]:
         s.advance()
     if state.switch_step is None:
         state.switch_step, state.switch_reason = state.t, "end of run before the switch"
-    elif state.t < cfg.steps and state.base is not None:
+    elif state.t < cfg.steps:
         s.files.save_switch_point(state.switch_point(s.files.rows()))
 
 

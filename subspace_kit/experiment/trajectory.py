@@ -85,8 +85,9 @@ class Trajectory:
         self.eigs, self.residual = result.values, float(result.residuals.max())
 
     def step(self, problem: Problem, t: int, *, refresh: bool = False, log: bool = False,
-             measure: bool = False) -> dict | None:
-        """Advance by one step at index ``t`` (refreshing the basis first when ``refresh``);
+             measure: bool = False, basis: torch.Tensor | None = None) -> dict | None:
+        """Advance by one step at index ``t`` (refreshing the basis first when ``refresh``;
+        ``basis`` (P, k): project on this orthonormal basis instead of the tracker's);
         return the metric row (``metrics.measure_row``; alignments on an unprojected trajectory
         only when ``measure``) when ``log`` or ``measure``, else ``None``. ``RunDiverged`` when
         the loss or the update is non-finite."""
@@ -94,7 +95,7 @@ class Trajectory:
         if refresh:
             self.refresh(problem, t)
         batch_loss, g = self.rule.gradient(problem, self.model, self.gen)
-        project = make_projection(self.mode, self.basis, cfg.interp_alpha, cfg.interp_beta)
+        project = make_projection(self.mode, self.basis if basis is None else basis, cfg.interp_alpha, cfg.interp_beta)
         delta = self.rule.step(g, project)
         if not (math.isfinite(batch_loss) and torch.isfinite(delta).all()):
             what = (f"the loss became {batch_loss}" if not math.isfinite(batch_loss)
