@@ -16,7 +16,7 @@ import torch
 
 from ..projection import alignment
 from ..theory import covariance_basis, minibatch_gradients
-from ..threads import policy_threads
+from ..threads import engine_threads, policy_threads
 from .config import RunConfig
 from .optimizers import UpdateRule
 from .problem import Problem, evaluate, full_loss_and_grad
@@ -40,9 +40,10 @@ def snapshots(cfg: RunConfig, steps: Iterable[int], *, store=None) -> Iterator[t
         if point is not None and target == point.t and t < target:
             traj.load_state_dict(point.base)
             t = target
-        while t < target:
-            traj.step(problem, t)
-            t += 1
+        with engine_threads():  # the engine's thread count, as in the run (and its switch point)
+            while t < target:
+                traj.step(problem, t)
+                t += 1
         yield target, problem, traj.model
 
 

@@ -7,6 +7,7 @@ Store features (a lock per run folder, integrity checks) are wired in here.
 """
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def read_npz(path: Path) -> dict | None:
 
 class RunFiles:
     """The files of run ``cfg`` in ``store``: ``finished`` / ``result`` (read back),
-    ``load_checkpoint``, ``open`` (config + metrics writer), ``write_row``, ``save_checkpoint`` /
+    ``lock``, ``load_checkpoint``, ``open`` (config + metrics writer), ``write_row``, ``save_checkpoint`` /
     ``drop_checkpoint``, ``write_summary``, ``rows``, ``find_switch_point`` /
     ``save_switch_point``, ``close``."""
 
@@ -48,6 +49,11 @@ class RunFiles:
         self.store, self.cfg = store, cfg
         self.path = store.path(cfg)
         self.writer: MetricsWriter | None = None
+
+    def lock(self):
+        """Held while this process writes the run. The store's per-folder OS lock goes here
+        (``return self.store.lock(self.cfg)``); until then, no lock."""
+        return contextlib.nullcontext()
 
     def result(self) -> RunResult | None:
         return self.store.load(self.cfg)

@@ -54,6 +54,7 @@ class RunState:
     rule: SwitchRule = field(default_factory=SwitchRule)
     phase1_hvps: int = 0  # HVPs of the shared phase 1, counted once in the summary
     wall0: float = 0.0  # seconds spent before this process took over (resume, switch point)
+    phase1_source: str = ""  # the switch point this run started from, if any
     started: float = field(default_factory=time.perf_counter)
 
     @classmethod
@@ -70,6 +71,7 @@ class RunState:
         state.rule.load_state_dict(point.rule)
         state.t = state.switch_step = point.t
         state.switch_reason, state.wall0, state.phase1_hvps = point.switch_reason, point.wall, point.phase1_hvps
+        state.phase1_source = point.source
         return state
 
     def wall(self) -> float:
@@ -152,6 +154,8 @@ class Session:
                         "labels": {m: self.cfg.label(m) for m in self.cfg.modes}}
         if self.cfg.switch == "rule":
             self.summary["switch_rule"] = SwitchRule.FORM
+        if state.phase1_source:  # phase 1 (rows, wall seconds included) was read, not computed
+            self.summary["phase1_from"] = state.phase1_source
 
     def emit(self, row: dict, phase: str) -> dict:
         row = complete({**row, "phase": phase, "wall": round(self.state.wall(), 4)}, self.cfg)
@@ -275,35 +279,45 @@ def iter_run(cfg: RunConfig, *, store=None, stop: threading.Event | None = None,
     """
     files = RunFiles(as_store(store), cfg)
     finished = files.finished()
-    if finished is not None:
-        yield from finished.rows
-        return
-    with engine_threads() as threads:
-        problem = Problem.build(cfg)
-        state, replay = start(problem, files, threads, resume, share_phase1)
-        session = Session(state, problem, files, stop, progress)
-        try:
-            files.write_summary(session.summary)
-            for row in replay:
-                yield files.write_row(row)  # as logged, its wall time included
-            for phase in (phase1, phase2):
-                yield from phase(session)
-                if session.stopped:
-                    return
-            diverged = [br.message for br in state.live if br.status == "diverged"]
-            session.finish("diverged" if diverged else "completed", " ".join(diverged))
-        except RunDiverged as exc:  # phase 1 diverged: nothing to continue from
-            state.base.status, state.base.message = "diverged", str(exc)
-            session.finish("diverged", str(exc))
-        except Exception as exc:
-            session.finish("failed", f"{type(exc).__name__}: {exc}")
-            raise
-        except BaseException:  # interrupted (Ctrl-C, closed generator): the last checkpoint stands
-            session.finish("stopped", f"interrupted at step {state.t}; resumes from the last checkpoint")
-            raise
-        finally:
-            files.close()
-            session.close()
+    if finished is None:
+        with files.lock():  # one writer per run folder; another may have finished it meanwhile
+            finished = files.finished()
+            if finished is None:
+                with engine_threads() as threads:
+                    problem = Problem.build(cfg)
+                    state, replay = start(problem, files, threads, resume, share_phase1)
+                    yield from supervise(Session(state, problem, files, stop, progress), replay)
+                return
+    yield from finished.rows
+
+
+def supervise(session: Session, replay: list[dict]) -> Iterator[dict]:
+    """Write the rows of a switch point (``replay``, as logged), run the two phases, and end the
+    run with a status whatever happens: ``completed`` / ``diverged`` (a trajectory blew up),
+    ``stopped`` (``stop``, Ctrl-C, a closed generator) or ``failed`` (any other error, raised on)."""
+    state, files = session.state, session.files
+    try:
+        files.write_summary(session.summary)
+        for row in replay:
+            yield files.write_row(row)
+        for phase in (phase1, phase2):
+            yield from phase(session)
+            if session.stopped:
+                return
+        diverged = [br.message for br in state.live if br.status == "diverged"]
+        session.finish("diverged" if diverged else "completed", " ".join(diverged))
+    except RunDiverged as exc:  # phase 1 diverged: nothing to continue from
+        state.base.status, state.base.message = "diverged", str(exc)
+        session.finish("diverged", str(exc))
+    except Exception as exc:
+        session.finish("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    except BaseException:  # interrupted: the last checkpoint stands
+        session.finish("stopped", f"interrupted at step {state.t}; resumes from the last checkpoint")
+        raise
+    finally:
+        files.close()
+        session.close()
 
 
 def start(problem: Problem, files: RunFiles, threads: int, resume: bool,

@@ -58,6 +58,7 @@ class SwitchPoint:
     rule: dict
     base: dict
     rows: list[dict]
+    source: str = ""  # the file it was read from
 
     def to_arrays(self, cfg: RunConfig) -> dict[str, np.ndarray]:
         """The npz layout: the state under ``base.`` / ``rule.``, rows as a float64 table."""
@@ -96,7 +97,7 @@ class SwitchPoint:
             checks.fail("rows", f"must hold increasing steps in [0, {t})")
         state = from_arrays(arrays)
         return cls(t, str(state["switch_reason"]), float(state["wall"]), int(state["phase1_hvps"]), threads,
-                   state["rule"], state["base"], [_row(values, numeric) for values in table])
+                   state["rule"], state["base"], [_row(values, numeric) for values in table], str(path))
 
 
 def _row(values, numeric: list[str]) -> dict:
