@@ -211,3 +211,18 @@ def test_class_preset_reproduces_the_reference_recorded_before_the_refactor(tmp_
     reference = _reference_rows()
     assert len(result.rows) == len(reference)
     assert_same_rows(result.rows, [reference[(r["phase"], r["mode"], r["step"])] for r in result.rows])
+
+
+def test_make_cached_runs_keeps_only_the_switch_points_the_index_ships(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_cached_runs", Path(__file__).parents[1] / "scripts" / "make_cached_runs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    keep = script.shipped_switch_points(tmp_path)
+    assert {p.name for p in keep} == {switch_point_path(tmp_path, shipped_config(n), 1).name
+                                      for n in index()["switch_points"]}
+    (tmp_path / FOLDER).mkdir()
+    for path in list(keep) + [tmp_path / FOLDER / "0123456789abcdef.npz"]:
+        path.write_bytes(b"x")
+    script.prune_switch_points(tmp_path)
+    assert set((tmp_path / FOLDER).glob("*.npz")) == keep

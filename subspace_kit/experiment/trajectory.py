@@ -150,9 +150,9 @@ class Trajectory:
     def load_state_dict(self, state: dict) -> None:
         """Put this trajectory where ``state_dict()`` left it; host arrays go to the run's device."""
         device = next(iter(trainable(self.model))).device
-        tensor = lambda v: torch.as_tensor(np.asarray(v)).to(device)  # noqa: E731
+        tensor = lambda v: torch.from_numpy(np.asarray(v)).to(device)  # noqa: E731
         set_flat(trainable(self.model), tensor(state["params"]))
-        self.gen.set_state(torch.as_tensor(np.asarray(state["gen"])).cpu())
+        self.gen.set_state(torch.from_numpy(np.asarray(state["gen"])).cpu())
         self.hvps, self.residual = int(state["hvps"]), float(state["residual"])
         self.status, self.message = str(state["status"]), str(state["message"])
         self.rule.load_state_dict({k: tensor(v) for k, v in state.get("rule", {}).items()})
