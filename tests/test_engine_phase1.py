@@ -226,3 +226,13 @@ def test_make_cached_runs_keeps_only_the_switch_points_the_index_ships(tmp_path)
         path.write_bytes(b"x")
     script.prune_switch_points(tmp_path)
     assert set((tmp_path / FOLDER).glob("*.npz")) == keep
+
+
+def test_a_live_class_run_starts_at_its_shipped_switch_point(tmp_path, monkeypatch):
+    # What the dashboard and notebook 04 rely on: post-switch rows without replaying 2000 steps.
+    monkeypatch.delenv("SUBSPACE_KIT_THREADS", raising=False)  # the shipped point is for 1 thread
+    steps = _phase1_steps(monkeypatch)
+    rows = iter_run(RunConfig.preset("class", modes=("bulk",)), store=tmp_path)
+    first_main = next(r for r in rows if r["phase"] == "main")
+    rows.close()
+    assert steps == [] and first_main["step"] == 2000 and first_main["mode"] == "bulk"
