@@ -61,6 +61,19 @@ def test_a_run_from_a_switch_point_gives_the_rows_of_a_run_that_replays_phase_1(
     assert "phase1_from" not in replayed.summary
 
 
+def test_a_run_from_a_switch_point_stopped_and_resumed_keeps_its_rows_and_label(tiny, tmp_path):
+    import threading
+    cfg = tiny_config()
+    reference = run(cfg, store=tmp_path)  # saves the switch point
+    other = cfg.replace(modes=("dom", "bulk"))
+    stop = threading.Event()
+    stopped = run(other, store=tmp_path, stop=stop, on_row=lambda row: row["step"] >= 18 and stop.set())
+    assert stopped.status == "stopped"
+    resumed = run(other, store=tmp_path)
+    assert resumed.summary["phase1_from"] == stopped.summary["phase1_from"] != ""
+    assert_same_rows(resumed.rows, [r for r in reference.rows if r["phase"] == "warmup" or r["mode"] != "none"])
+
+
 def test_switch_points_are_found_in_the_shipped_store(tiny, tmp_path, monkeypatch):
     cfg = tiny_config()
     run(cfg, store=tmp_path / "shipped")

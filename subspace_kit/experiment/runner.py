@@ -100,6 +100,7 @@ class RunState:
         return {"format": FORMAT, "t": self.t, "wall": self.wall(), "threads": self.threads,
                 "switch_step": -1 if self.switch_step is None else self.switch_step,
                 "switch_reason": self.switch_reason, "phase1_hvps": self.phase1_hvps,
+                "phase1_source": self.phase1_source,
                 "rule": self.rule.state_dict(), **trajectories}
 
     def load_state_dict(self, problem: Problem, arrays: dict, path) -> None:
@@ -109,6 +110,7 @@ class RunState:
         self.t, self.wall0 = int(state["t"]), float(state["wall"])
         self.rule.load_state_dict(state["rule"])
         self.switch_reason, self.phase1_hvps = str(state["switch_reason"]), int(state["phase1_hvps"])
+        self.phase1_source = str(state.get("phase1_source", ""))
         if int(state["switch_step"]) >= 0:
             self.switch_step, self.base = int(state["switch_step"]), None
             self.branches = [Trajectory.start(problem, mode) for mode in self.cfg.modes]
@@ -130,6 +132,7 @@ def check_checkpoint(checks: Checks, cfg: RunConfig, num_params: int) -> None:
     checks.integer("threads", 1)
     checks.integer("phase1_hvps")
     checks.text("switch_reason")
+    checks.text("phase1_source")
     checks.integer("rule.checks")
     checks.real("rule.ema")
     for prefix in (["base."] if switch_step < 0 else [f"branches.{m}." for m in cfg.modes]):
