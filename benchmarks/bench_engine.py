@@ -31,7 +31,8 @@ import torch
 
 from subspace_kit import HessianOperator, top_eigen
 from subspace_kit.experiment import RunConfig
-from subspace_kit.experiment.runner import Problem, _fork, _new_branch, _step
+from subspace_kit.experiment.problem import Problem, evaluate
+from subspace_kit.experiment.trajectory import Trajectory
 from subspace_kit.theory.angles import principal_angles
 
 RESULTS = Path(__file__).parent / "results"
@@ -39,18 +40,24 @@ RESULTS = Path(__file__).parent / "results"
 
 def sgd_point(cfg: RunConfig, steps: int):
     problem = Problem.build(cfg)
-    base = _new_branch(problem, "none", torch.Generator().manual_seed(cfg.seed))
+    base = Trajectory.start(problem)
     for t in range(steps):
-        _step(problem, base, t, False, False, None)
+        base.step(problem, t)
     return problem, base
 
 
+def refresh_due(problem, traj, t: int, start: int) -> bool:
+    """The engine's phase-2 refresh cadence of a projected trajectory switched at ``start``
+    (unprojected ones are not refreshed here: nothing is measured)."""
+    return traj.mode != "none" and (t - start) % problem.cfg.refresh_every == 0
+
+
 def time_steps(problem, source, mode, start, n):
-    br = _fork(problem, source, mode)
+    br = source.fork(problem, mode)
     times = []
     for t in range(start, start + n):
         t0 = time.perf_counter()
-        _step(problem, br, t, False, False, start)
+        br.step(problem, t, refresh=refresh_due(problem, br, t, start))
         times.append(time.perf_counter() - t0)
     return statistics.mean(times), (br.hvps - source.hvps) / n, br
 
@@ -71,9 +78,9 @@ def main(quick: bool = False) -> dict:
     # 1. per-step costs ------------------------------------------------------------------
     problem_p, base_p = sgd_point(paper_cfg, warm)
     problem_c = Problem.build(class_cfg)
-    base_c = _fork(problem_c, base_p, "none")  # same parameters, class-sized Hessian data
-    base_p.refresh(problem_p)
-    base_c.refresh(problem_c)
+    base_c = base_p.fork(problem_c, "none")  # same parameters, class-sized Hessian data
+    base_p.refresh(problem_p, warm)
+    base_c.refresh(problem_c, warm)
     sgd_s, _, _ = time_steps(problem_p, base_p, "none", warm, n)
     costs = {"sgd": {"seconds_per_step": sgd_s, "ratio": 1.0, "hvps_per_step": 0.0}}
     for label, problem, base in (("paper (refresh every step, 5000-sample Hessian)", problem_p, base_p),
@@ -84,10 +91,10 @@ def main(quick: bool = False) -> dict:
     out["per_step"] = costs
 
     # 2. eigsh every step vs the tracker, at equal accuracy ------------------------------
-    br = _fork(problem_p, base_p, "none")  # follows SGD; we refresh its tracker by hand
+    br = base_p.fork(problem_p, "none")  # follows SGD; we refresh its tracker by hand
     tracker_times, eigsh_times, tracker_err, eigsh_err, eigsh_hvps = [], [], [], [], []
     for t in range(warm, warm + (5 if quick else 15)):
-        _step(problem_p, br, t, False, False, None)
+        br.step(problem_p, t)
         H = HessianOperator(br.model, problem_p.loss_fn, problem_p.Xh, problem_p.Yh)
         t0 = time.perf_counter()
         res = br.tracker.update(H)
@@ -110,21 +117,20 @@ def main(quick: bool = False) -> dict:
     horizon = 30 if quick else 150
     fid = {}
     for mode in ("dom", "bulk"):
-        bp, bc = _fork(problem_p, base_p, mode), _fork(problem_c, base_c, mode)
+        bp, bc = base_p.fork(problem_p, mode), base_c.fork(problem_c, mode)
         errs = []
         for t in range(warm, warm + horizon):
-            _step(problem_p, bp, t, False, False, warm)
-            _step(problem_c, bc, t, False, False, warm)
+            bp.step(problem_p, t, refresh=refresh_due(problem_p, bp, t, warm))
+            bc.step(problem_c, t, refresh=refresh_due(problem_c, bc, t, warm))
             if (t - warm) % 10 == 9:  # just before the class basis is refreshed: its stalest
                 Hf = HessianOperator(bc.model, problem_c.loss_fn, problem_p.Xh, problem_p.Yh)
                 ref = top_eigen(Hf, paper_cfg.k, tol=1e-4, method="lanczos")
                 errs.append(sin_angle(bc.basis, ref.vectors))
-        from subspace_kit.experiment.runner import _evaluate
-        lp = _evaluate(bp.model, problem_p.loss_fn, problem_p.X, problem_p.Y, problem_p.labels)[0]
-        lc = _evaluate(bc.model, problem_c.loss_fn, problem_c.X, problem_c.Y, problem_c.labels)[0]
+        lp = evaluate(bp.model, problem_p.loss_fn, problem_p.X, problem_p.Y, problem_p.labels)[0]
+        lc = evaluate(bc.model, problem_c.loss_fn, problem_c.X, problem_c.Y, problem_c.labels)[0]
         fid[mode] = {"loss_paper_protocol": lp, "loss_class": lc, "class_subspace_sin_median": statistics.median(errs),
                      "class_subspace_sin_max": max(errs)}
-    l0 = _evaluate(base_p.model, problem_p.loss_fn, problem_p.X, problem_p.Y, problem_p.labels)[0]
+    l0 = evaluate(base_p.model, problem_p.loss_fn, problem_p.X, problem_p.Y, problem_p.labels)[0]
     out["fidelity"] = {"horizon_steps": horizon, "loss_at_switch": l0, **fid}
 
     # 4. the class preset's whole figure --------------------------------------------------

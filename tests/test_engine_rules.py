@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from subspace_kit.experiment.optimizers import UpdateRule, make_projection
-from subspace_kit.experiment.runner import (Problem, SwitchRule, _fork, _new_branch, _params, _step,
-                                            first_switch)
+from subspace_kit.experiment.problem import Problem, trainable
+from subspace_kit.experiment.switch import BiasCorrectedRule, SwitchRule, first_switch
+from subspace_kit.experiment.trajectory import Trajectory
 from test_engine_support import tiny, tiny_config  # noqa: F401  (fixture)
 
 LR, BETA, B1, B2, EPS = 0.1, 0.9, 0.8, 0.95, 1e-6
@@ -166,7 +167,7 @@ def test_rule_state_round_trips_through_state_dict():
         assert torch.equal(a.step(g, make_projection("none", None)), b.step(g, make_projection("none", None)))
 
 
-# ---------------------------------------------------------------------------- the runner's step
+# ---------------------------------------------------------------------------- a trajectory's step
 def _loss_and_grad(problem, model, theta, X, Y):
     """Loss and gradient at the flat parameters ``theta``, on a copy of ``model``."""
     m = copy.deepcopy(model)
@@ -181,13 +182,13 @@ def _loss_and_grad(problem, model, theta, X, Y):
     return float(loss.detach()), torch.cat([g.reshape(-1) for g in grads])
 
 
-def _flat_params(model):
-    return torch.cat([p.detach().reshape(-1) for p in _params(model)]).clone()
+def _flattrainable(model):
+    return torch.cat([p.detach().reshape(-1) for p in trainable(model)]).clone()
 
 
 def _restore_basis(br, seed):
     """Give the branch a fixed basis, as if just refreshed."""
-    P = sum(p.numel() for p in _params(br.model))
+    P = sum(p.numel() for p in trainable(br.model))
     block = _basis(P, br.tracker.k + br.tracker.oversample, seed).to(torch.float32)
     br.tracker.restore(block, torch.arange(block.shape[1], 0, -1, dtype=torch.float32))
     br.eigs = br.tracker.result.values
@@ -200,16 +201,16 @@ def _restore_basis(br, seed):
     ("momentum", "dom", "update"), ("momentum", "bulk", "gradient"),
     ("adam", "dom", "update"), ("adam", "bulk", "gradient"),
 ])
-def test_runner_step_matches_a_hand_computed_step_on_a_tiny_model(tiny, optimizer, mode, project_on):
+def test_trajectory_step_matches_a_hand_computed_step_on_a_tiny_model(tiny, optimizer, mode, project_on):
     cfg = tiny_config(optimizer=optimizer, project_on=project_on, rho=0.3, lr=0.05, refresh_every=1000,
                       momentum=BETA, adam_beta1=B1, adam_beta2=B2, adam_eps=EPS)
     problem = Problem.build(cfg)
-    br = _new_branch(problem, mode, torch.Generator().manual_seed(3))
+    br = Trajectory.start(problem, mode, torch.Generator().manual_seed(3))
     U = _restore_basis(br, seed=4)
     P = U @ U.T if mode == "dom" else (torch.eye(len(U)) - U @ U.T if mode == "bulk" else torch.eye(len(U)))
     m = v = buf = None
-    for t in (1, 2):  # t - switch_step is never a multiple of refresh_every: the basis stays U
-        theta = _flat_params(br.model)
+    for t in (1, 2):  # no refresh: the basis stays U
+        theta = _flattrainable(br.model)
         if optimizer == "gd":
             X, Y = problem.X, problem.Y
         else:
@@ -231,16 +232,16 @@ def test_runner_step_matches_a_hand_computed_step_on_a_tiny_model(tiny, optimize
         else:
             step = cfg.lr * fed
         expected = theta - (P @ step if project_on == "update" else step)
-        _step(problem, br, t, False, False, 0)
-        assert torch.allclose(_flat_params(br.model), expected, rtol=1e-5, atol=1e-6), (optimizer, mode, t)
+        br.step(problem, t)
+        assert torch.allclose(_flattrainable(br.model), expected, rtol=1e-5, atol=1e-6), (optimizer, mode, t)
 
 
 def test_sam_ascent_point_is_not_projected(tiny):
     cfg = tiny_config(optimizer="sam", rho=0.5, refresh_every=1000)
     problem = Problem.build(cfg)
-    br = _new_branch(problem, "dom", torch.Generator().manual_seed(3))
+    br = Trajectory.start(problem, "dom", torch.Generator().manual_seed(3))
     U = _restore_basis(br, seed=4)
-    theta = _flat_params(br.model)
+    theta = _flattrainable(br.model)
     gen = torch.Generator()
     gen.set_state(br.gen.get_state())
     idx = torch.randint(len(problem.X), (cfg.batch_size,), generator=gen)
@@ -251,38 +252,47 @@ def test_sam_ascent_point_is_not_projected(tiny):
     _, g_wrong = _loss_and_grad(problem, br.model, theta + cfg.rho * Pg / Pg.norm(), X, Y)
     right, wrong = theta - cfg.lr * U @ (U.T @ g_true), theta - cfg.lr * U @ (U.T @ g_wrong)
     assert not torch.allclose(right, wrong, rtol=1e-4, atol=1e-6)  # the test can tell them apart
-    _step(problem, br, 1, False, False, 0)
-    assert torch.allclose(_flat_params(br.model), right, rtol=1e-5, atol=1e-7)
+    br.step(problem, 1)
+    assert torch.allclose(_flattrainable(br.model), right, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
 def test_forked_dom_and_bulk_steps_sum_to_the_base_step(tiny, optimizer):
     cfg = tiny_config(optimizer=optimizer, refresh_every=1000)
     problem = Problem.build(cfg)
-    base = _new_branch(problem, "none", torch.Generator().manual_seed(0))
+    base = Trajectory.start(problem, "none", torch.Generator().manual_seed(0))
     for t in range(3):  # some history, so the momentum buffer is not empty
-        _step(problem, base, t, False, False, None)
-    theta = _flat_params(base.model)
+        base.step(problem, t)
+    theta = _flattrainable(base.model)
     _restore_basis(base, seed=5)
     deltas = {}
     for mode in ("none", "dom", "bulk"):
-        br = _fork(problem, base, mode)  # same parameters, state, minibatch RNG and basis
-        _step(problem, br, 3, False, False, 0)
-        deltas[mode] = theta - _flat_params(br.model)
+        br = base.fork(problem, mode)  # same parameters, state, minibatch RNG and basis
+        br.step(problem, 3)
+        deltas[mode] = theta - _flattrainable(br.model)
     assert torch.allclose(deltas["dom"] + deltas["bulk"], deltas["none"], rtol=1e-4, atol=1e-7)
     assert deltas["none"].norm() > 0 and deltas["dom"].norm() > 0 and deltas["bulk"].norm() > 0
 
 
 # ---------------------------------------------------------------------------- the switch rule
 def test_switch_rule_fires_at_the_hand_computed_check():
-    # After a 0 and then n-1 ones, the bias-corrected EMA (factor 0.9) is
-    # (1 - 0.9^(n-1)) / (1 - 0.9^n): 0.9492 after 11 checks, 0.9563 after 12 (index 11).
-    assert first_switch([0.0] + [1.0] * 20, threshold=0.95, factor=0.9) == 11
+    # EMA started at the first χ (0), then n ones: 1 - 0.9^n, over 0.95 first at n = 29
+    # (0.9^28 = 0.0523, 0.9^29 = 0.0471): index 29.
+    assert first_switch([0.0] + [1.0] * 40, threshold=0.95, factor=0.9) == 29
 
 
-def test_switch_rule_fires_at_once_on_a_constant_sequence_above_the_threshold():
-    # Bias-corrected: the first check counts fully (a plain EMA from 0 would need 29 checks).
-    assert first_switch([0.97] * 5, threshold=0.95, factor=0.9) == 0
+def test_switch_rule_and_the_old_bias_corrected_form_fire_at_different_checks():
+    chis = [0.0] + [1.0] * 40
+    # The old form: (1 - 0.9^(n-1)) / (1 - 0.9^n) is 0.9492 after 11 checks, 0.9563 after 12.
+    assert first_switch(chis, rule=BiasCorrectedRule) == 11
+    assert first_switch(chis, rule=SwitchRule) == 29
+    # ... and on a sequence that starts high the new form fires at the first check, like the old.
+    assert first_switch([0.97] * 5) == first_switch([0.97] * 5, rule=BiasCorrectedRule) == 0
+
+
+def test_switch_rule_is_strict_and_starts_at_the_first_chi():
+    assert first_switch([0.95] * 50) is None  # strictly greater
+    assert first_switch([0.951]) == 0  # the first χ is the average, not 0.1 of it
 
 
 def test_switch_rule_never_fires_below_the_threshold():
@@ -291,26 +301,29 @@ def test_switch_rule_never_fires_below_the_threshold():
 
 
 def test_switch_rule_skips_missing_checks_without_resetting():
-    chis = [0.0] + [1.0] * 5 + [math.nan] * 3 + [1.0] * 20
-    # The NaNs neither count nor reset: the rule fires 11 finite checks in, i.e. 3 entries later.
-    assert first_switch(chis, threshold=0.95, factor=0.9) == 14
+    chis = [0.0] + [1.0] * 5 + [math.nan] * 3 + [1.0] * 40
+    # The NaNs neither count nor reset: the rule fires 29 finite checks after the 0, 3 entries later.
+    assert first_switch(chis, threshold=0.95, factor=0.9) == 32
 
 
-def test_switch_rule_matches_a_plain_ema_loop():
+def test_switch_rule_matches_a_plain_ema_loop_started_at_the_first_chi():
     chis = [0.2, 0.5, 0.7, 0.8, 0.9, 0.93, 0.96, 0.97] + [0.99] * 30
-    ema, fired = 0.0, None
+    ema, fired = None, None
     for i, chi in enumerate(chis):
-        ema = 0.9 * ema + 0.1 * chi
-        if ema / (1 - 0.9 ** (i + 1)) > 0.95:
+        ema = chi if ema is None else 0.9 * ema + 0.1 * chi
+        if ema > 0.95:
             fired = i
             break
     assert fired is not None and first_switch(chis) == fired
 
 
-def test_switch_rule_state_is_just_ema_and_checks():
+def test_switch_rule_state_round_trips_and_refuses_the_other_form():
     a = SwitchRule(0.95, 0.9)
     for chi in (0.1, 0.6, 0.9):
         a.update(chi)
-    b = SwitchRule(0.95, 0.9, ema=a.ema, checks=a.checks)
-    assert [a.update(1.0) for _ in range(10)] == [b.update(1.0) for _ in range(10)]
+    b = SwitchRule(0.95, 0.9)
+    b.load_state_dict(a.state_dict())
+    assert [a.update(1.0) for _ in range(30)] == [b.update(1.0) for _ in range(30)]
     assert math.isnan(SwitchRule().value)
+    with pytest.raises(ValueError, match="bias-corrected-ema"):
+        SwitchRule().load_state_dict(BiasCorrectedRule().state_dict())

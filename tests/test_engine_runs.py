@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from subspace_kit.experiment import RunStore, iter_run, run
-from subspace_kit.experiment import runner
-from subspace_kit.experiment.runner import columns
+from subspace_kit.experiment import metrics, runner
+from subspace_kit.experiment.metrics import columns
 from test_engine_support import assert_same_rows, tiny, tiny_config  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).parent
@@ -239,30 +239,32 @@ def test_one_branch_diverging_after_the_switch_leaves_the_others_running(tiny, t
 # ---------------------------------------------------------------------------- the switch rule in a run
 def _scripted_alignment(monkeypatch, chi_of_step):
     """Replace the measured χ_k(∇L) of phase-1 rows by ``chi_of_step(step)``."""
-    metrics = runner._metrics
+    measured = metrics.measure_row
 
-    def scripted(problem, br, t, *args):
-        row = metrics(problem, br, t, *args)
-        if br.mode == "none" and "alignment_full" in row:
+    def scripted(problem, traj, t, *args):
+        row = measured(problem, traj, t, *args)
+        if traj.mode == "none" and "alignment_full" in row:
             row["alignment_full"] = chi_of_step(t)
         return row
 
-    monkeypatch.setattr(runner, "_metrics", scripted)
+    monkeypatch.setattr(metrics, "measure_row", scripted)
 
 
 def test_switch_rule_fires_where_it_should_in_a_run(tiny, tmp_path, monkeypatch):
-    # Checks every 4 steps: χ = 0 at step 0, then 1. The rule fires at the 12th check (see
-    # test_switch_rule_fires_at_the_hand_computed_check), step 44; phase 2 starts at 45.
-    _scripted_alignment(monkeypatch, lambda t: 0.0 if t == 0 else 1.0)
+    # Checks every 4 steps: χ = 0.9 before step 20, then 1. The EMA (from the first χ) is
+    # 1 - 0.1·0.9^n after n ones: over 0.95 first at n = 7 (0.9^7 = 0.478), the check at step 44;
+    # phase 2 starts at 45.
+    _scripted_alignment(monkeypatch, lambda t: 0.9 if t < 20 else 1.0)
     cfg = tiny_config(switch="rule", switch_check_every=4, steps=52)
     result = run(cfg, store=tmp_path)
     assert result.summary["switch_step"] == 45 and "rule fired" in result.summary["switch_reason"]
+    assert result.summary["switch_rule"] == "ema-from-first-chi"
     assert max(r["step"] for r in result.rows if r["phase"] == "warmup") == 44
     assert min(r["step"] for r in result.rows if r["phase"] == "main") == 45
 
 
 def test_switch_rule_state_survives_a_stop_in_phase_1(tiny, tmp_path, monkeypatch):
-    _scripted_alignment(monkeypatch, lambda t: 0.0 if t == 0 else 1.0)
+    _scripted_alignment(monkeypatch, lambda t: 0.9 if t < 20 else 1.0)
     cfg = tiny_config(switch="rule", switch_check_every=4, steps=52)
     stop = threading.Event()
     stopped = run(cfg, store=tmp_path, stop=stop, on_row=lambda row: row["step"] >= 21 and stop.set())
@@ -275,3 +277,107 @@ def test_rule_that_never_fires_switches_at_max_switch_step(tiny, tmp_path, monke
     cfg = tiny_config(switch="rule", switch_check_every=4, max_switch_step=10, steps=16)
     result = run(cfg, store=tmp_path)
     assert result.summary["switch_step"] == 10 and "max_switch_step=10" in result.summary["switch_reason"]
+
+
+# ---------------------------------------------------------------------------- failures
+def test_an_error_inside_a_run_ends_it_as_failed_with_its_message(tiny, tmp_path, monkeypatch):
+    from subspace_kit.experiment.optimizers import UpdateRule
+    gradient = UpdateRule.gradient
+    calls = []
+
+    def broken(self, *args):
+        calls.append(1)
+        if len(calls) == 7:
+            raise RuntimeError("disk on fire")
+        return gradient(self, *args)
+
+    monkeypatch.setattr(UpdateRule, "gradient", broken)
+    cfg = tiny_config()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        run(cfg, store=tmp_path)
+    result = RunStore(tmp_path).load(cfg)
+    assert result.status == "failed" and result.summary["message"] == "RuntimeError: disk on fire"
+    assert result.rows and result.summary["steps_done"] == 6
+
+
+def _explode_tracker_of(monkeypatch, mode: str, message: str):
+    """Make the subspace solver of ``mode``'s trajectory raise ``ValueError(message)`` after the switch."""
+    from subspace_kit.tracker import SubspaceTracker
+    from subspace_kit.experiment.trajectory import Trajectory
+    update, fork = SubspaceTracker.update, Trajectory.fork
+
+    def exploding(self, H):
+        if getattr(self, "explode", False):
+            raise ValueError(message)
+        return update(self, H)
+
+    def marking(self, problem, new_mode):
+        other = fork(self, problem, new_mode)
+        other.tracker.explode = new_mode == mode
+        return other
+
+    monkeypatch.setattr(SubspaceTracker, "update", exploding)
+    monkeypatch.setattr(Trajectory, "fork", marking)
+
+
+def test_eigensolver_non_finite_error_after_the_switch_diverges_that_branch_alone(tiny, tmp_path, monkeypatch):
+    # As `run --preset smoke --modes none,interp --interp 100,1` on one thread: the solver meets a
+    # blown-up iterate and says "non-finite"; the SGD branch must still finish.
+    _explode_tracker_of(monkeypatch, "interp", "v has non-finite entries (nan or inf)")
+    cfg = tiny_config(modes=("none", "interp"), interp_alpha=100.0, interp_beta=1.0)
+    result = run(cfg, store=tmp_path)
+    assert result.status == "diverged"
+    interp = result.summary["modes"]["interp"]
+    assert interp["status"] == "diverged" and "Hessian eigensolver failed (v has non-finite" in interp["message"]
+    assert result.summary["modes"]["none"]["status"] == "completed"
+    assert _main(result.rows, "none")[-1]["step"] == cfg.steps - 1
+
+
+def test_a_solver_error_on_healthy_parameters_fails_the_run_instead(tiny, tmp_path, monkeypatch):
+    _explode_tracker_of(monkeypatch, "dom", "max_matvecs=3 is too small to hold k=2 Lanczos vectors")
+    cfg = tiny_config()
+    with pytest.raises(ValueError, match="max_matvecs"):
+        run(cfg, store=tmp_path)
+    result = RunStore(tmp_path).load(cfg)
+    assert result.status == "failed" and "max_matvecs=3" in result.summary["message"]
+
+
+def test_the_thread_count_is_recorded_and_a_resume_at_another_is_refused(tiny, tmp_path, monkeypatch):
+    cfg = tiny_config()
+    stop = threading.Event()
+    stopped = run(cfg, store=tmp_path, stop=stop, on_row=lambda row: row["step"] >= 14 and stop.set())
+    assert stopped.status == "stopped" and stopped.summary["threads"] == 1
+    monkeypatch.setenv("SUBSPACE_KIT_THREADS", "2")
+    with pytest.raises(ValueError, match="1 torch threads and this process uses 2"):
+        run(cfg, store=tmp_path)
+    assert RunStore(tmp_path).load(cfg).status == "stopped"  # refused before touching anything
+    monkeypatch.delenv("SUBSPACE_KIT_THREADS")
+    assert run(cfg, store=tmp_path).status == "completed"
+
+
+def test_a_damaged_checkpoint_is_refused_naming_the_file_and_field(tiny, tmp_path):
+    import numpy as np
+    from subspace_kit.experiment.checkpoint import CheckpointError
+    cfg = tiny_config(optimizer="momentum")
+    stop = threading.Event()
+    stopped = run(cfg, store=tmp_path, stop=stop, on_row=lambda row: row["step"] >= 17 and stop.set())
+    path = stopped.path / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    for field, bad in (("t", np.asarray(-5)), ("branches.dom.rule.buf", arrays["branches.dom.rule.buf"][:3])):
+        np.savez(path, **{**arrays, field: bad})
+        with pytest.raises(CheckpointError, match=repr(field)) as info:
+            run(cfg, store=tmp_path)
+        assert str(path) in str(info.value) and "allow_pickle" not in str(info.value)
+
+
+def test_closing_the_generator_early_leaves_a_stopped_run_that_resumes(tiny, tmp_path):
+    cfg = tiny_config()
+    rows = iter_run(cfg, store=tmp_path)
+    for row in rows:
+        if row["step"] >= 16:
+            break
+    rows.close()
+    assert RunStore(tmp_path).load(cfg).status == "stopped"
+    resumed = run(cfg, store=tmp_path)
+    assert_same_rows(resumed.rows, run(cfg, store=tmp_path / "reference").rows)

@@ -8,6 +8,8 @@ beyond the top-k eigenpairs.
 - ``angles``: principal angles between subspaces.
 - ``gauss_newton``: the split ``H = G + F`` as operators.
 - ``spectral_density``: stochastic Lanczos quadrature of the whole spectrum.
+- ``along_run``: at a model of an engine run, Hessian vs gradient-covariance subspaces and the
+  Gauss-Newton / functional split.
 """
 from ._toy import METHODS, Trajectory
 from .angles import principal_angles
@@ -17,11 +19,12 @@ from .gauss_newton import FunctionalOperator, GaussNewtonOperator, subspace_curv
 from .quadratic import NoisyQuadratic
 from .spectral_density import SpectralDensity, spectral_density
 from .valley import Valley
+from .along_run import curvature_split, subspace_angles
 
 __all__ = [
     "METHODS", "Trajectory", "Valley", "NoisyQuadratic",
     "SelfStabilization", "ScalarFactorization", "EdgeOrbit", "EoSRun", "simulate_eos",
     "CovarianceSubspace", "covariance_basis", "minibatch_gradients", "principal_angles",
     "GaussNewtonOperator", "FunctionalOperator", "subspace_curvature",
-    "SpectralDensity", "spectral_density",
+    "SpectralDensity", "spectral_density", "subspace_angles", "curvature_split",
 ]
