@@ -103,8 +103,8 @@ HOST_ON_PURPOSE = {
     ("eigen.py", "_lanczos"): "Lanczos tridiagonal coefficients (float64, a tiny eigh)",
     ("eigen.py", "_seeded_block"): "start block from a host generator: the same on every device",
     ("tracker.py", "_probe"): "random probes from a host generator, moved at once",
-    ("experiment/runner.py", "_step"): "minibatch indices from the branch's host generator, moved at once",
-    ("experiment/runner.py", "build"): "data order, drawn before the data move to the device",
+    ("experiment/optimizers.py", "gradient"): "minibatch indices from the branch's host generator, moved at once",
+    ("experiment/problem.py", "build"): "data order, drawn before the data move to the device",
     ("experiment/optimizers.py", "_base_step"): "Adam's step counter, a host integer",
 }
 

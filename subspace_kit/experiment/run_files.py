@@ -7,7 +7,6 @@ Store features (a lock per run folder, integrity checks) are wired in here.
 """
 from __future__ import annotations
 
-import contextlib
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from .config import RunConfig
 from .metrics import columns
 from .results import RunResult
 from .store import MetricsWriter, RunStore, load_checkpoint, read_metrics, save_checkpoint, write_json
+from .storefiles import DamagedRun
 from .switch_point import SwitchPoint, switch_point_path
 
 FINISHED = ("completed", "diverged")  # statuses a store answers without running again
@@ -34,6 +34,8 @@ def read_npz(path: Path) -> dict | None:
     """The arrays of an npz (no pickle), ``None`` if absent, ``CheckpointError`` if unreadable."""
     try:
         return load_checkpoint(path)
+    except DamagedRun as exc:  # the store's message names the file and what is wrong
+        raise CheckpointError(f"{exc}, or run again with resume=False") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc}); delete it, "
                               "or run again with resume=False") from None
@@ -51,9 +53,9 @@ class RunFiles:
         self.writer: MetricsWriter | None = None
 
     def lock(self):
-        """Held while this process writes the run. The store's per-folder OS lock goes here
-        (``return self.store.lock(self.cfg)``); until then, no lock."""
-        return contextlib.nullcontext()
+        """Held while this process writes the run: the store's per-folder OS lock (a second
+        process for the same config waits here, then reads the finished run)."""
+        return self.store.lock(self.cfg)
 
     def result(self) -> RunResult | None:
         return self.store.load(self.cfg)
@@ -92,7 +94,10 @@ class RunFiles:
         (self.path / CHECKPOINT).unlink(missing_ok=True)
 
     def write_summary(self, summary: dict) -> None:
-        write_json(self.path / "summary.json", summary)
+        """``summary.json`` sealed with the row count and checksum of ``metrics.csv`` as it is now."""
+        if self.writer is not None:
+            self.writer.flush()
+        self.store.open_run(self.cfg).write_summary(summary)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -283,14 +283,14 @@ def iter_run(cfg: RunConfig, *, store=None, stop: threading.Event | None = None,
     files = RunFiles(as_store(store), cfg)
     finished = files.finished()
     if finished is None:
-        with files.lock():  # one writer per run folder; another may have finished it meanwhile
-            finished = files.finished()
-            if finished is None:
-                with engine_threads() as threads:
-                    problem = Problem.build(cfg)
+        with engine_threads() as threads:
+            problem = Problem.build(cfg)  # before the lock: a refused setting leaves nothing on disk
+            with files.lock():  # one writer per run folder; another may have finished it meanwhile
+                finished = files.finished()
+                if finished is None:
                     state, replay = start(problem, files, threads, resume, share_phase1)
                     yield from supervise(Session(state, problem, files, stop, progress), replay)
-                return
+                    return
     yield from finished.rows
 
 

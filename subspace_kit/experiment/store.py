@@ -34,7 +34,7 @@ import torch
 
 from ..paths import user_store
 from .config import RunConfig
-from .integrity import (FINAL_STATUSES, check_checkpoint, looks_like_key, metrics_problems, parse_config,
+from .integrity import (FINAL_STATUSES, check_plain_arrays, looks_like_key, metrics_problems, parse_config,
                         parse_metrics, parse_summary, sha256)
 from .results import RunResult
 from .storefiles import (DamagedRun, RunInProgress, StoreError, UnsafePath, atomic_write, clean_temporaries,
@@ -116,10 +116,11 @@ def save_checkpoint(path: Path, arrays: dict[str, torch.Tensor | np.ndarray | in
     atomic_write(Path(path), lambda fh: np.savez(fh, **np_arrays))
 
 
-def load_checkpoint(path: Path, cfg: RunConfig | None = None) -> dict[str, np.ndarray] | None:
-    """The arrays of ``checkpoint.npz`` (``None`` when missing), every field checked (against
-    ``cfg`` when given); ``DamagedRun`` naming the file and field when unreadable or invalid.
-    Arrays of Python objects are refused: a checkpoint holds numbers and text only."""
+def load_checkpoint(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of an ``.npz`` checkpoint (``None`` when missing), read without following links;
+    ``DamagedRun`` naming the file when unreadable. Arrays of Python objects are refused: a
+    checkpoint holds numbers and text only. Its fields are checked by the engine
+    (``experiment/checkpoint.py``), beside the state they save."""
     path = Path(path)
     data = read_file(path)
     if data is None:
@@ -138,7 +139,7 @@ def load_checkpoint(path: Path, cfg: RunConfig | None = None) -> dict[str, np.nd
     except Exception as exc:  # zipfile, OSError, EOFError...: a corrupt file, whatever the library says
         raise DamagedRun(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); delete it to "
                          "start the run afresh") from None
-    return check_checkpoint(arrays, path, cfg)
+    return check_plain_arrays(arrays, path)
 
 
 # ---------------------------------------------------------------------------- reading a run
@@ -243,8 +244,8 @@ class RunFolder:
         save_checkpoint(self.path / CHECKPOINT, arrays)
 
     def load_checkpoint(self) -> dict[str, np.ndarray] | None:
-        """The checkpoint, checked against this run's config (``DamagedRun`` naming the field)."""
-        return load_checkpoint(self.path / CHECKPOINT, self.cfg)
+        """The checkpoint's arrays (``DamagedRun`` when unreadable); the engine checks its fields."""
+        return load_checkpoint(self.path / CHECKPOINT)
 
     def discard(self, *names: str) -> None:
         """Delete files of the run (default: metrics and checkpoint, to start afresh)."""
