@@ -51,10 +51,10 @@ def save_both(fig, stem: Path) -> list[Path]:
 
 def headline(stem: Path, *, smoke: bool) -> list[Path]:
     """The shipped class run's headline figure, by ``experiment.figures.save_headline``."""
-    from subspace_kit.cached import load_cached
+    from subspace_kit.experiment.shipped import load_shipped
     from subspace_kit.experiment import figures
 
-    result = load_cached("class", smoke=smoke)
+    result = load_shipped("class", smoke=smoke)
     if not hasattr(figures, "save_headline"):  # until teaching-core's headline figure lands
         raise RuntimeError("experiment.figures.save_headline is not available in this version of the kit")
     figures.save_headline(result, stem)
@@ -95,9 +95,9 @@ def noise(stem: Path, *, smoke: bool) -> list[Path]:
     """Notebook 07: χ_k of SGD and GD (same step) from the shipped runs, over the steps both have."""
     import math
 
-    from subspace_kit.cached import load_cached
+    from subspace_kit.experiment.shipped import load_shipped
 
-    sgd, gd = load_cached("sgd", smoke=smoke), load_cached("gd_small", smoke=smoke)
+    sgd, gd = load_shipped("sgd", smoke=smoke), load_shipped("gd_small", smoke=smoke)
     horizon = max(r["step"] for r in gd.rows)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -113,10 +113,10 @@ def noise(stem: Path, *, smoke: bool) -> list[Path]:
 
 def eos(stem: Path, *, smoke: bool) -> list[Path]:
     """Notebook 08: the Edge-of-Stability run's three panels (``experiment.figures.save_png``)."""
-    from subspace_kit.cached import load_cached
+    from subspace_kit.experiment.shipped import load_shipped
     from subspace_kit.experiment.figures import save_png
 
-    result = load_cached("eos", smoke=smoke)
+    result = load_shipped("eos", smoke=smoke)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     stem.parent.mkdir(parents=True, exist_ok=True)
     for path in paths:

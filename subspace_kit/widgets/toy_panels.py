@@ -9,7 +9,7 @@
   Moving a slider redraws at once, without a Run click (``LiveRedraw``, debounced).
 - Log axes are framed on the plotted data (``log_range``) and guide lines are placed in data
   units; 05's path panel is framed on SGD's bouncing (``sgd_frame``).
-- ``CachedSource`` / ``cached_panel``: a ``RunPanel`` over one run of ``subspace_kit.cached``
+- ``CachedSource`` / ``cached_panel``: a ``RunPanel`` over one shipped run (``experiment.shipped``)
   with a few of its fields as controls; the cached result is on the figure when it opens.
 - ``overlay``: curves of several stored runs on shared axes (e.g. the two projection
   placements of momentum).
@@ -505,10 +505,10 @@ def eos_panel(*, lr: float = 1.0, target: float = 1.8, s0: float = 0.5, flat: fl
 # ---------------------------------------------------------------------------- MLP: cached runs
 class CachedSource(EngineSource):
     """A row source over ``base`` (a ``RunConfig``) with ``fields`` as settings: runs already in
-    ``store`` or the shipped ``data/runs`` are read back, others run with the engine into ``store``
-    (on one thread)."""
+    ``store`` (default: the user's run store) or the shipped runs are read back, others run with
+    the engine into ``store``."""
 
-    def __init__(self, base, store="runs", fields=()):
+    def __init__(self, base, store=None, fields=()):
         self.base, self.store, self.fields = base, store, tuple(fields)
 
     def config(self, settings: dict):
@@ -518,9 +518,10 @@ class CachedSource(EngineSource):
         return {name: getattr(self.base, name) for name in self.fields}
 
     def _found(self, settings):
-        from ..cached import SHIPPED, find
+        from ..experiment.shipped import find
+        from ..paths import shipped_runs, user_store
 
-        return find(self.config(settings), [self.store, SHIPPED])
+        return find(self.config(settings), [self.store or user_store(), shipped_runs()])
 
     def cached_rows(self, settings: dict) -> list[dict]:
         try:
@@ -530,17 +531,14 @@ class CachedSource(EngineSource):
         return list(found.rows) if found is not None else []
 
     def make_rows(self, settings: dict, stop: threading.Event):
-        from ..cached import one_thread
-
         found = self._found(settings)
         if found is not None:
             yield from found.rows
             return {"status": found.status, "message": found.summary.get("message", "")}
-        with one_thread():
-            return (yield from super().make_rows(settings, stop))
+        return (yield from super().make_rows(settings, stop))
 
 
-def cached_panel(base, controls: Mapping[str, widgets.ValueWidget], *, store="runs",
+def cached_panel(base, controls: Mapping[str, widgets.ValueWidget], *, store=None,
                  panels=("train_loss", "alignment_full"), modes=None) -> RunPanel:
     """A ``RunPanel`` for ``base`` whose ``controls`` (named after ``RunConfig`` fields) override
     it; opens with the stored run of the controls' starting values, if any."""
@@ -590,12 +588,13 @@ def overlay(curves: Sequence[tuple[str, object, str, object]], columns: Sequence
 def continuation_panel(cfg, *, at: int, names=("sgd", "gd"), steps: int = 200, measure_every: int = 10,
                        refresh_every: int = 20, covariance_batches: int = 0, history: Sequence[dict] = (),
                        panels=("train_loss", "alignment_full"), start=None) -> RunPanel:
-    """Run/Stop for ``subspace_kit.cached.continue_from``: the model of ``cfg``'s phase 1 at step
+    """Run/Stop for ``subspace_kit.experiment.continuation.continue_from``: the model of ``cfg``'s phase 1 at step
     ``at`` continued as each of ``names`` (``"sgd"``, ``"gd"``, ``"bulk_hessian"``,
     ``"bulk_covariance"``). ``history``: rows drawn first (e.g. the cached run's phase 1 up to
     ``at``); ``start``: ``(problem, model)`` at step ``at`` if you have it (else phase 1 is
     replayed). The controls are the number of steps and the measuring cadence."""
-    from ..cached import CONTINUATION_LABELS, continue_from, one_thread, snapshots
+    from ..experiment.continuation import CONTINUATION_LABELS, continue_from, snapshots
+    from ..threads import engine_threads
 
     controls = {"steps": _slider(widgets.IntSlider, steps, 10, 2000, 10, "steps after the switch"),
                 "measure_every": _slider(widgets.IntSlider, measure_every, 1, 100, 1, "measure every")}
@@ -609,7 +608,7 @@ def continuation_panel(cfg, *, at: int, names=("sgd", "gd"), steps: int = 200, m
 
     def make_rows(settings, stop):
         yield from history
-        with one_thread():
+        with engine_threads():
             problem, model = start if start is not None else next(iter(snapshots(cfg, [at])))[1:]
             for row in continue_from(problem, model, names, steps=int(settings["steps"]), start_step=at,
                                      measure_every=int(settings["measure_every"]), refresh_every=refresh_every,
