@@ -120,6 +120,21 @@ def projection_verdict(fn, *, P: int = 40, k: int = 3, seed: int = 0) -> Verdict
     return Verdict(name, False, f"not yet: {why} Hint: {PROJECTION_HINT}", False)
 
 
+def vector_with_alignment(chi: float, *, P: int = 40, k: int = 3, seed: int = 0):
+    """``(g, U)``: a random orthonormal ``U`` (P, k) and a unit vector ``g`` (P,) with
+    χ_k(g) = ‖U Uᵀ g‖ / ‖g‖ = ``chi`` exactly (for exercises that measure with the kit)."""
+    import torch
+
+    if not 0 <= chi <= 1:
+        raise ValueError(f"chi must be in [0, 1], got {chi}")
+    gen = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(P, k + 1, generator=gen, dtype=torch.float64))
+    U, outside = Q[:, :k], Q[:, k]
+    inside = U @ torch.randn(k, generator=gen, dtype=torch.float64)
+    g = chi * inside / torch.linalg.vector_norm(inside) + math.sqrt(1 - chi**2) * outside
+    return g, U
+
+
 def check_projection(fn, *, show: bool = True) -> bool | None:
     """Show whether ``fn(g, U)`` computes the Bulk projection g − U(Uᵀg) (see ``projection_verdict``)."""
     result = projection_verdict(fn)

@@ -77,3 +77,13 @@ def test_projection_check_names_the_mistake_without_the_expected_vector(fn, says
     assert v.ok in (None, False) and not v.revealed
     assert says in v.text, v.text
     assert "tensor(" not in v.text  # no vector printed
+
+
+def test_vector_with_alignment_has_the_alignment_asked_for():
+    from subspace_kit import alignment
+    from subspace_kit.exercises import vector_with_alignment
+
+    g, U = vector_with_alignment(0.95)
+    assert alignment(g, U) == pytest.approx(0.95, abs=1e-9)
+    with pytest.raises(ValueError, match="chi"):
+        vector_with_alignment(1.5)
