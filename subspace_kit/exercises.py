@@ -104,7 +104,13 @@ def projection_verdict(fn, *, P: int = 40, k: int = 3, seed: int = 0) -> Verdict
     except Exception as exc:  # the student's code: its error is the message, as a hint
         return Verdict(name, False, f"not yet: calling it with g of shape ({P},) and U of shape ({P}, {k}) raised "
                                     f"{type(exc).__name__}: {exc}. Hint: {PROJECTION_HINT}", False)
-    out = torch.as_tensor(out, dtype=torch.float64)
+    if out is None:  # the TODO still in place
+        return Verdict(name, None, f"not answered yet: the function returns None. Hint: {PROJECTION_HINT}", False)
+    try:
+        out = torch.as_tensor(out, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        return Verdict(name, False, f"not yet: it returned a {type(out).__name__}, not a tensor ({exc}). "
+                                    f"Hint: {PROJECTION_HINT}", False)
     if out.shape != g.shape:
         return Verdict(name, False, f"not yet: it returned shape {tuple(out.shape)}, expected a vector like g, "
                                     f"shape ({P},). Hint: {PROJECTION_HINT}", False)

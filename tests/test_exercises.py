@@ -66,6 +66,8 @@ def test_projection_check_accepts_the_bulk_projection():
 
 @pytest.mark.parametrize("fn, says", [
     (None, "not answered yet"),
+    (lambda g, U: None, "returns None"),
+    (lambda g, U: "g", "not a tensor"),
     (lambda g, U: U @ (U.T @ g), "dominant part"),
     (lambda g, U: g, "unchanged"),
     (lambda g, U: g - U @ U.T, "shape"),

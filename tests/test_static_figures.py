@@ -1,0 +1,74 @@
+"""Figures survive export: ``show`` leaves a PNG beside the plotly JSON, and nbconvert's HTML
+(what a handout, GitHub or a PDF is made from) shows it as an image."""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from subspace_kit import paths
+from subspace_kit.experiment import RunStore
+from subspace_kit.experiment.figures import headline_figure
+from subspace_kit.widgets.static import bundle, png_bytes, to_matplotlib
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def class_run():
+    result = RunStore.load_path(paths.shipped_runs() / "0655fedbf94c8d43")
+    if result is None:
+        pytest.skip("the shipped class run is not in this checkout")
+    return result
+
+
+def test_static_copy_draws_every_visible_line_on_its_own_axes(class_run):
+    fig = headline_figure(class_run)
+    mfig = to_matplotlib(fig)
+    axes = sorted(mfig.get_axes(), key=lambda ax: ax.get_position().x0)  # left to right, as in plotly
+    assert len(axes) == 2
+    assert axes[1].get_yscale() == "log" and axes[0].get_yscale() == "linear"
+    drawn = {line.get_label() for ax in axes for line in ax.get_lines()}
+    assert {"SGD", "Dom-SGD", "Bulk-SGD", "SGD before the switch (shared)"} <= drawn
+    assert [t.get_text() for t in axes[1].get_yticklabels()] == [str(t) for t in fig.layout.yaxis2.ticktext]
+
+
+def test_bundle_holds_plotly_json_and_a_png(class_run):
+    out = bundle(headline_figure(class_run))
+    assert out["application/vnd.plotly.v1+json"]["data"]
+    assert base64.b64decode(out["image/png"])[:8] == PNG
+    assert png_bytes(headline_figure(class_run))[:8] == PNG
+
+
+def _images(nb) -> int:
+    """PNG images in nbconvert's HTML of ``nb``, beyond those of the page template itself."""
+    from nbconvert import HTMLExporter
+
+    def count(node):
+        return HTMLExporter().from_notebook_node(node)[0].count("data:image/png;base64,")
+
+    return count(nb) - count(nbformat.v4.new_notebook())
+
+
+def test_nbconvert_html_shows_the_figure_as_an_image(class_run):
+    out = bundle(headline_figure(class_run))
+    cell = nbformat.v4.new_code_cell("show(fig)", outputs=[nbformat.v4.new_output("display_data", data=out)])
+    assert _images(nbformat.v4.new_notebook(cells=[cell])) == 1
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_executed_welcome_notebook_exports_its_figures_as_images(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    path = REPO / "notebooks" / "01_welcome.ipynb"
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), parameters={"SMOKE": True}, cwd=str(path.parent),
+                               kernel_name="python3", execution_timeout=600, progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    plotly_outputs = sum("application/vnd.plotly.v1+json" in o.get("data", {})
+                         for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert plotly_outputs >= 2  # the headline and the three-panel figure
+    assert _images(nb) >= plotly_outputs
