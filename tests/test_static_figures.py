@@ -72,3 +72,14 @@ def test_executed_welcome_notebook_exports_its_figures_as_images(tmp_path):
                          for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert plotly_outputs >= 2  # the headline and the three-panel figure
     assert _images(nb) >= plotly_outputs
+
+
+def test_numpy_traces_and_log_axes_are_drawn():
+    import numpy as np
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=np.arange(5), y=np.array([1e-3, 1e-2, 1e-1, 1.0, np.nan]), name="a"))
+    fig.update_yaxes(type="log")
+    ax = to_matplotlib(fig).get_axes()[0]
+    assert ax.get_yscale() == "log" and len(ax.get_lines()[0].get_ydata()) == 5
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.001", "0.01", "0.1", "1"]

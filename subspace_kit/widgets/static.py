@@ -81,7 +81,8 @@ def _make_axes(mfig, layout, pairs, margins):
 
 
 def _draw_trace(ax, trace) -> bool:
-    x, y = list(trace.x or []), list(trace.y or [])
+    x = list(trace.x) if trace.x is not None else []  # numpy arrays have no truth value
+    y = list(trace.y) if trace.y is not None else []
     if not y:
         return False
     if not x:
@@ -124,7 +125,9 @@ def _readable_log_ticks(ax) -> None:
 
     if ax.get_yscale() != "log" or isinstance(ax.yaxis.get_major_locator(), FixedLocator):
         return
-    values = [v for line in ax.get_lines() for v in line.get_ydata() if isinstance(v, (int, float)) and v > 0]
+    values = [float(v) for line in ax.get_lines() for v in line.get_ydata()
+              if isinstance(v, (int, float)) or hasattr(v, "dtype")]
+    values = [v for v in values if v > 0 and v == v]
     if values:
         ticks = log_ticks(min(values), max(values))
         ax.yaxis.set_major_locator(FixedLocator(ticks))
