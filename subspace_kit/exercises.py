@@ -11,7 +11,9 @@ expected one and shows a one-line verdict (HTML in a notebook, text elsewhere):
 
 ``check_projection(fn)`` checks a student's ``fn(g, U)`` = g − U(Uᵀg) (the Bulk projection)
 against ``subspace_kit.bulk`` on random data, with hints that name what is wrong (the dominant
-part returned instead, a wrong shape, a transposed basis) but never print the expected vector.
+part returned instead, a wrong shape, a transposed basis) but never print the expected vector;
+``check_alignment(fn)`` does the same for χ_k(v) = ‖Uᵀv‖ / ‖v‖, and ``function_verdict`` for any
+function against the kit's own.
 """
 from __future__ import annotations
 
@@ -82,6 +84,55 @@ def check(name: str, answer, expected, *, rtol: float = 0.05, atol: float = 0.0,
 
 
 # ---------------------------------------------------------------------------- code exercises
+def _random_basis(P: int, k: int, seed: int):
+    """A random orthonormal ``U`` (P, k) and a random ``g`` (P,), float64."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    U, _ = torch.linalg.qr(torch.randn(P, k, generator=gen, dtype=torch.float64))
+    return torch.randn(P, generator=gen, dtype=torch.float64), U
+
+
+def function_verdict(name: str, fn, reference, args: tuple, *, hint: str, mistakes=(), explain=None,
+                     rtol: float = 1e-6, atol: float = 1e-9) -> Verdict:
+    """Check a student's ``fn(*args)`` against ``reference(*args)`` without printing the expected result.
+
+    ``mistakes``: ``(wrong_function, message)`` pairs, common wrong answers named when matched;
+    ``explain(result)``: a sentence on what is wrong with any other result. Numbers and tensors are
+    compared with ``rtol``/``atol``; a ``None`` result (the TODO left in place) is "not answered".
+    """
+    import torch
+
+    tip = f" Hint: {hint}"
+    if fn is None:
+        return Verdict(name, None, f"not answered yet: write the function.{tip}", False)
+    shapes = ", ".join(str(tuple(a.shape)) if hasattr(a, "shape") else type(a).__name__ for a in args)
+    try:
+        out = fn(*(a.clone() if hasattr(a, "clone") else a for a in args))
+    except Exception as exc:  # the student's code: its error is the message, as a hint
+        return Verdict(name, False, f"not yet: calling it with arguments of shapes {shapes} raised "
+                                    f"{type(exc).__name__}: {exc}.{tip}", False)
+    if out is None:
+        return Verdict(name, None, f"not answered yet: the function returns None.{tip}", False)
+    expected = torch.as_tensor(reference(*args), dtype=torch.float64)
+    try:
+        out = torch.as_tensor(out, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        return Verdict(name, False, f"not yet: it returned a {type(out).__name__}, not a number or tensor "
+                                    f"({exc}).{tip}", False)
+    if out.shape != expected.shape:
+        return Verdict(name, False, f"not yet: it returned shape {tuple(out.shape)}, expected shape "
+                                    f"{tuple(expected.shape)}.{tip}", False)
+    if torch.allclose(out, expected, rtol=rtol, atol=atol):
+        return Verdict(name, True, f"correct: it matches the kit's {getattr(reference, '__name__', 'function')}.",
+                       True)
+    for wrong, message in mistakes:
+        if torch.allclose(out, torch.as_tensor(wrong(*args), dtype=torch.float64), rtol=rtol, atol=atol):
+            return Verdict(name, False, f"not yet: {message}{tip}", False)
+    why = explain(out) if explain is not None else "the result differs from the expected one."
+    return Verdict(name, False, f"not yet: {why}{tip}", False)
+
+
 PROJECTION_HINT = ("Bulk keeps what is orthogonal to the columns of U: subtract from g its projection "
                    "U (Uᵀ g), with U of shape (P, k) and g of shape (P,).")
 
@@ -93,37 +144,41 @@ def projection_verdict(fn, *, P: int = 40, k: int = 3, seed: int = 0) -> Verdict
 
     from .projection import bulk, dominant
 
-    name = "your Bulk projection g − U(Uᵀg)"
-    if fn is None:
-        return Verdict(name, None, f"not answered yet: write the function. Hint: {PROJECTION_HINT}", False)
-    gen = torch.Generator().manual_seed(seed)
-    U, _ = torch.linalg.qr(torch.randn(P, k, generator=gen, dtype=torch.float64))
-    g = torch.randn(P, generator=gen, dtype=torch.float64)
-    try:
-        out = fn(g.clone(), U.clone())
-    except Exception as exc:  # the student's code: its error is the message, as a hint
-        return Verdict(name, False, f"not yet: calling it with g of shape ({P},) and U of shape ({P}, {k}) raised "
-                                    f"{type(exc).__name__}: {exc}. Hint: {PROJECTION_HINT}", False)
-    if out is None:  # the TODO still in place
-        return Verdict(name, None, f"not answered yet: the function returns None. Hint: {PROJECTION_HINT}", False)
-    try:
-        out = torch.as_tensor(out, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        return Verdict(name, False, f"not yet: it returned a {type(out).__name__}, not a tensor ({exc}). "
-                                    f"Hint: {PROJECTION_HINT}", False)
-    if out.shape != g.shape:
-        return Verdict(name, False, f"not yet: it returned shape {tuple(out.shape)}, expected a vector like g, "
-                                    f"shape ({P},). Hint: {PROJECTION_HINT}", False)
-    if torch.allclose(out, bulk(g, U), rtol=1e-6, atol=1e-9):
-        return Verdict(name, True, "correct: it matches subspace_kit.bulk, and Uᵀ(result) = 0.", True)
-    if torch.allclose(out, dominant(g, U), rtol=1e-6, atol=1e-9):
-        why = "that is the dominant part U(Uᵀg), the part Dom-SGD keeps; Bulk keeps the rest."
-    elif torch.allclose(out, g, rtol=1e-6, atol=1e-9):
-        why = "it returns g unchanged."
-    else:
-        leak = float(torch.linalg.vector_norm(U.T @ out) / torch.linalg.vector_norm(out).clamp_min(1e-300))
-        why = f"the result is not orthogonal to the columns of U (‖Uᵀ result‖ / ‖result‖ = {leak:.2f}, should be 0)."
-    return Verdict(name, False, f"not yet: {why} Hint: {PROJECTION_HINT}", False)
+    g, U = _random_basis(P, k, seed)
+
+    def leak(out):
+        ratio = float(torch.linalg.vector_norm(U.T @ out) / torch.linalg.vector_norm(out).clamp_min(1e-300))
+        return f"the result is not orthogonal to the columns of U (‖Uᵀ result‖ / ‖result‖ = {ratio:.2f}, should be 0)."
+
+    return function_verdict(
+        "your Bulk projection g − U(Uᵀg)", fn, bulk, (g, U), hint=PROJECTION_HINT, explain=leak,
+        mistakes=[(dominant, "that is the dominant part U(Uᵀg), the part Dom-SGD keeps; Bulk keeps the rest."),
+                  (lambda g, U: g, "it returns g unchanged.")])
+
+
+ALIGNMENT_HINT = "χ_k(v) = ‖U Uᵀ v‖ / ‖v‖, and ‖U Uᵀ v‖ = ‖Uᵀ v‖ because the columns of U are orthonormal."
+
+
+def alignment_verdict(fn, *, P: int = 40, k: int = 3, seed: int = 1) -> Verdict:
+    """Check ``fn(v, U)`` against ``subspace_kit.alignment`` (a number in [0, 1]) on random data."""
+    import torch
+
+    from .projection import alignment, alignment_squared
+
+    v, U = _random_basis(P, k, seed)
+    return function_verdict(
+        "your alignment χ_k(v)", fn, alignment, (3.0 * v, U), hint=ALIGNMENT_HINT, rtol=1e-5,
+        mistakes=[(alignment_squared, "that is χ_k², the share of the squared norm; take its square root."),
+                  (lambda v, U: torch.linalg.vector_norm(U.T @ v), "divide by ‖v‖: χ_k does not depend on the "
+                                                                   "length of v.")])
+
+
+def check_alignment(fn, *, show: bool = True) -> bool | None:
+    """Show whether ``fn(v, U)`` computes χ_k(v) = ‖Uᵀv‖ / ‖v‖ (see ``alignment_verdict``)."""
+    result = alignment_verdict(fn)
+    if show:
+        _display(result)
+    return result.ok
 
 
 def vector_with_alignment(chi: float, *, P: int = 40, k: int = 3, seed: int = 0):

@@ -67,7 +67,7 @@ def test_projection_check_accepts_the_bulk_projection():
 @pytest.mark.parametrize("fn, says", [
     (None, "not answered yet"),
     (lambda g, U: None, "returns None"),
-    (lambda g, U: "g", "not a tensor"),
+    (lambda g, U: "g", "returned a str"),
     (lambda g, U: U @ (U.T @ g), "dominant part"),
     (lambda g, U: g, "unchanged"),
     (lambda g, U: g - U @ U.T, "shape"),
@@ -89,3 +89,17 @@ def test_vector_with_alignment_has_the_alignment_asked_for():
     assert alignment(g, U) == pytest.approx(0.95, abs=1e-9)
     with pytest.raises(ValueError, match="chi"):
         vector_with_alignment(1.5)
+
+
+def test_alignment_check_accepts_chi_and_names_the_usual_mistakes():
+    import torch
+
+    from subspace_kit.exercises import alignment_verdict, check_alignment
+
+    assert check_alignment(lambda v, U: torch.linalg.vector_norm(U.T @ v) / torch.linalg.vector_norm(v),
+                           show=False) is True
+    squared = alignment_verdict(lambda v, U: (torch.linalg.vector_norm(U.T @ v) / torch.linalg.vector_norm(v)) ** 2)
+    assert squared.ok is False and "square root" in squared.text
+    unnormalised = alignment_verdict(lambda v, U: torch.linalg.vector_norm(U.T @ v))
+    assert unnormalised.ok is False and "divide by" in unnormalised.text
+    assert alignment_verdict(lambda v, U: None).ok is None

@@ -27,6 +27,9 @@ def experiment_dashboard(source=None, *, settings: dict | None = None,
     """
     source = load_source() if source is None else source
     start = {**source.defaults(), **(settings or {})}
-    curves = LiveCurves(source.cached_rows(start), modes=modes, panels=panels,
-                        max_updates_per_s=max_updates_per_s, headline=headline)
-    return RunPanel(source.make_rows, experiment_controls(start), curves)
+    stored = source.cached_rows(start)
+    curves = LiveCurves(stored, modes=modes, panels=panels, max_updates_per_s=max_updates_per_s, headline=headline)
+    panel = RunPanel(source.make_rows, experiment_controls(start), curves)
+    if stored:
+        panel.status.value = "Showing the stored run of these settings: press Run to compute it here, live."
+    return panel
