@@ -74,3 +74,12 @@ def test_stop_before_the_first_row_says_so_without_a_step_number():
     assert panel.outcome.status == "stopped" and panel.outcome.last_step is None
     assert "None" not in panel.message.value
     assert "before the first step" in panel.message.value
+
+
+def test_a_subclass_with_its_own_init_still_runs(tmp_path):
+    class OwnStores(EngineSource):  # like toy_panels.CachedSource: sets its fields without super().__init__
+        def __init__(self, store):
+            self.preset, self.store, self.fields = "smoke", store, ()
+
+    rows = list(OwnStores(tmp_path / "runs").make_rows({}, threading.Event()))
+    assert rows and max(_keys(rows).values()) == 1

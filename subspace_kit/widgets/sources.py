@@ -29,6 +29,8 @@ class EngineSource:
     stopped one resumes.
     """
 
+    shipped = None  # a subclass that sets up its own stores reads no shipped runs through this class
+
     def __init__(self, preset: str = "class", store=None, fields=CONTROL_FIELDS, shipped=None):
         from ..experiment import RunConfig  # noqa: F401  (fail here, readably, if the engine is absent)
         from .. import paths
@@ -56,7 +58,7 @@ class EngineSource:
         except ValueError:  # settings the engine rejects have nothing stored
             return None
         for root in (self.store, self.shipped):
-            result = RunStore(root).load(cfg)
+            result = RunStore(root).load(cfg) if root is not None else None
             if result is not None:
                 return result
         return None
@@ -77,7 +79,7 @@ class EngineSource:
         if before is not None:
             known = before.rows  # a finished run is answered by iter_run itself; a stopped one resumes
         else:
-            shipped = RunStore(self.shipped).load(cfg)
+            shipped = RunStore(self.shipped).load(cfg) if self.shipped is not None else None
             known = [r for r in shipped.rows if r["phase"] == "warmup"] if shipped is not None else []
         seen = set()
         for row in known:
