@@ -89,3 +89,12 @@ def test_live_headline_layout_grows_with_the_run():
     assert sum(s.x0 == curves.switch_step for s in shapes) == 2  # loss and alignment panels
     assert curves.figure.layout.yaxis2.tickvals  # readable ticks on the log panel
     assert all(math.isfinite(v) for v in ratios)
+
+
+def test_three_panel_figure_has_readable_loss_ticks_too(class_run, tmp_path):
+    from subspace_kit.experiment.figures import figure, save_png
+
+    fig = figure(class_run)
+    assert list(fig.layout.yaxis.ticktext) == [f"{t:g}" for t in fig.layout.yaxis.tickvals]
+    save_png(class_run, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 10_000

@@ -30,7 +30,10 @@ def figure(result: RunResult):
     if switch is not None:
         for col in (1, 2, 3):
             fig.add_vline(x=switch, line_dash="dash", line_color="gray", row=1, col=col)
-    fig.update_yaxes(type="log", row=1, col=1)
+    losses = [v for mode in cfg.modes for v in _finite_points(*result.curve(mode))[1] if v > 0]
+    ticks = log_ticks(min(losses), max(losses)) if losses else None
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[tick_text(t) for t in ticks] if ticks else None,
+                     row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_xaxes(title_text="step")
     fig.update_layout(height=380, width=1150, margin=dict(t=40, b=40),
@@ -53,6 +56,14 @@ def save_png(result: RunResult, path) -> None:
             pts = [(s, v) for s, v in zip(steps, values) if isinstance(v, (int, float)) and math.isfinite(v)]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], color=COLORS[mode], label=cfg.label(mode))
     axes[0].set_yscale("log")
+    losses = [v for line in axes[0].get_lines() for v in line.get_ydata() if v > 0]
+    if losses:
+        from matplotlib.ticker import FixedLocator, NullLocator
+
+        ticks = log_ticks(min(losses), max(losses))
+        axes[0].yaxis.set_major_locator(FixedLocator(ticks))
+        axes[0].yaxis.set_minor_locator(NullLocator())
+        axes[0].set_yticklabels([tick_text(t) for t in ticks])
     axes[0].set_title("training loss (log scale)")
     axes[1].set_title(f"alignment χ_{cfg.k}(∇L)")
     axes[1].set_ylim(0, 1.02)
