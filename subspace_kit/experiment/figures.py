@@ -220,8 +220,8 @@ def headline_figure(result: RunResult, *, height: int = 430, width: int | None =
         log_axis.update(tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
     fig.update_yaxes(**log_axis, row=1, col=2)
     fig.update_layout(height=height, width=width, title=dict(text=headline_title(result), x=0.01, y=0.98),
-                      margin=dict(t=80, b=90, l=70, r=20),
-                      legend=dict(orientation="h", yanchor="top", y=-0.17, x=0.0))
+                      margin=dict(t=80, b=110, l=70, r=20),
+                      legend=dict(orientation="h", yanchor="top", y=-0.24, x=0.0))
     return fig
 
 
