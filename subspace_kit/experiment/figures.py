@@ -252,7 +252,8 @@ def draw_headline(result: RunResult, axes=None):
         hist_ax.set_yticklabels([tick_text(t) for t in ticks])
     if curves["switch"] is not None:
         hist_ax.axvline(curves["switch"], ls="--", color="#555", lw=1)
-        hist_ax.annotate(f"switch (step {curves['switch']})", (curves["switch"], 1.0), xycoords=("data", "axes fraction"),
+        hist_ax.annotate(f"switch (step {curves['switch']})", (curves["switch"], 1.0),
+                         xycoords=("data", "axes fraction"),
                          xytext=(-4, -14), textcoords="offset points", ha="right", fontsize=10, color="#555")
     hist_ax.set(title=HISTORY_TITLE, xlabel="step", ylabel="training loss")
     for ax in axes:

@@ -34,7 +34,7 @@ from typing import Iterable, Mapping
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..experiment.figures import RELATIVE_TITLE, SHARED_COLOR, SHARED_LABEL, log_ticks, relative_to_switch, tick_text
+from ..experiment.figures import SHARED_COLOR, SHARED_LABEL, log_ticks, relative_to_switch, tick_text
 
 MODE_LABELS = {"none": "SGD", "dom": "Dom-SGD", "bulk": "Bulk-SGD", "interp": "Interp-SGD"}
 MODE_COLORS = {"none": "#1f77b4", "dom": "#d62728", "bulk": "#2ca02c", "interp": "#9467bd"}
@@ -288,8 +288,8 @@ class LiveCurves:
             fig.update_yaxes(title_text=panel.title, type="log" if panel.log else "linear",
                              range=list(panel.range) if panel.range else None, row=r, col=c)
             if self.headline and column != RELATIVE:
-                fig.update_xaxes(title_text="step", matches=None if column == "train_loss" else self._axes("train_loss")[0],
-                                 row=r, col=c)
+                follow = None if column == "train_loss" else self._axes("train_loss")[0]  # steps line up
+                fig.update_xaxes(title_text="step", matches=follow, row=r, col=c)
         if self.headline:
             fig.update_xaxes(title_text="steps after the switch", row=1, col=1)
             fig.add_hline(y=1.0, line_dash="dot", line_color=WARMUP_COLOR, row=1, col=1)
