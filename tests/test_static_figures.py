@@ -83,3 +83,39 @@ def test_numpy_traces_and_log_axes_are_drawn():
     ax = to_matplotlib(fig).get_axes()[0]
     assert ax.get_yscale() == "log" and len(ax.get_lines()[0].get_ydata()) == 5
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0.001", "0.01", "0.1", "1"]
+
+
+SHOW_CODE = """from subspace_kit import paths
+from subspace_kit.experiment import RunStore
+from subspace_kit.experiment.figures import headline_figure
+from subspace_kit.widgets import show
+
+show(headline_figure(RunStore.load_path(paths.shipped_runs() / "0655fedbf94c8d43")))"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_show_stays_interactive_in_voila(tmp_path, class_run):
+    """The PNG is only the fallback: in a page that can draw plotly (Voila, JupyterLab) the output
+    goes to plotly's own renderer, which shows the PNG at once and swaps in the interactive figure,
+    with its traces, when the pointer comes over it."""
+    from browser_helpers import (BIN, chromium_page, env_with_tests_on_path, explain_failure, free_port,
+                                 require_chromium, server, wait_for)
+
+    require_chromium()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SHOW_CODE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "show.ipynb")
+    port = free_port()
+    cmd = [str(BIN / "voila"), "show.ipynb", f"--port={port}", "--Voila.ip=127.0.0.1", "--no-browser"]
+    ready = f"http://127.0.0.1:{port}/voila/labextensions/anywidget/package.json"
+    with server(cmd, ready, cwd=tmp_path, env=env_with_tests_on_path(), log=tmp_path / "voila.log", timeout=120), \
+            chromium_page() as page, explain_failure(page, "voila-show"):
+        page.goto(f"http://127.0.0.1:{port}/", timeout=180_000)
+        image = page.locator(".jp-RenderedPlotly img.plot-img")  # plotly's renderer, not the plain image one
+        image.wait_for(state="visible", timeout=180_000)
+        image.dispatch_event("mouseenter")  # what a pointer coming over it sends
+        names = wait_for(lambda: page.evaluate(
+            "() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(gd => (gd.data || []).map(t => t.name))"),
+            120, "the interactive headline figure")
+        assert {"SGD", "Dom-SGD", "Bulk-SGD"} <= set(names)
