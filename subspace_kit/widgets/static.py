@@ -5,8 +5,9 @@ own static export needs kaleido (and a browser). ``to_matplotlib`` redraws a plo
 line and marker traces with matplotlib instead (subplots by their domains, log axes, axis
 titles, lines such as the switch marker, the legend), so no browser is needed:
 
-- ``show(fig)`` displays one output holding both the plotly figure (what JupyterLab, Voila and
-  VS Code draw) and a PNG (what nbconvert, GitHub and PDF show);
+- ``show(fig)`` displays one output holding both the plotly figure and a PNG: nbconvert, GitHub
+  and PDF show the PNG; in JupyterLab and Voila plotly's own renderer shows the PNG at once and
+  swaps in the interactive figure when the pointer comes over it;
 - ``show_snapshot(obj)`` leaves a static copy of a live widget's figure (``LiveCurves``,
   ``RunPanel`` or ``FigureWidget``), folded under a "static copy" line, for exports.
 
