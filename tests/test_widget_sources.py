@@ -83,3 +83,14 @@ def test_a_subclass_with_its_own_init_still_runs(tmp_path):
 
     rows = list(OwnStores(tmp_path / "runs").make_rows({}, threading.Event()))
     assert rows and max(_keys(rows).values()) == 1
+
+
+def test_the_default_source_finds_the_shipped_class_run_from_any_working_folder(tmp_path, monkeypatch):
+    from subspace_kit import paths
+
+    if RunStore(paths.shipped_runs()).load(RunConfig.preset("class")) is None:
+        pytest.skip("the shipped class run is not in this checkout")
+    monkeypatch.delenv("SUBSPACE_KIT_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no runs/ here: only the shipped store can answer
+    rows = EngineSource().cached_rows({})
+    assert {r["phase"] for r in rows} == {"warmup", "main"} and len(rows) > 200
