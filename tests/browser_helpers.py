@@ -36,6 +36,34 @@ LOSS_POINTS_JS = """() => {
   }
   return counts;
 }"""
+# Each plotted axis of the page: its type, its range as plotly draws it (log10 units on a log axis)
+# and the extent of the finite data drawn against it.
+AXES_JS = """() => {
+  const out = [];
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const fl = gd._fullLayout;
+    if (!fl) continue;
+    const extent = {};
+    for (const t of (gd._fullData || [])) {
+      if (t.visible !== true) continue;
+      for (const L of ['x', 'y']) {
+        const id = t[L + 'axis'];
+        const vals = Array.from(t[L] || []).filter(v => typeof v === 'number' && Number.isFinite(v));
+        if (!id || !vals.length) continue;
+        const [lo, hi] = [Math.min(...vals), Math.max(...vals)];
+        const e = extent[id] || [lo, hi];
+        extent[id] = [Math.min(e[0], lo), Math.max(e[1], hi)];
+      }
+    }
+    for (const key of Object.keys(fl)) {
+      if (!/^[xy]axis[0-9]*$/.test(key)) continue;
+      const ax = fl[key];
+      out.push({axis: ax._id, type: ax.type, range: ax.range, data: extent[ax._id] || null,
+                title: (ax.title && ax.title.text) || ''});
+    }
+  }
+  return out;
+}"""
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "', "Error: ", "There was an error when executing")
 
 
@@ -147,6 +175,41 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
 
 def loss_points(page) -> dict[str, int]:
     return page.evaluate(LOSS_POINTS_JS)
+
+
+def plotted_axes(page) -> list[dict]:
+    return page.evaluate(AXES_JS)
+
+
+def absurd_axes(axes: list[dict], *, max_decades: float = 8.0, min_coverage: float = 0.2) -> list[str]:
+    """What is wrong with the plotted axes (``[]`` if nothing): a range that is not finite, a log
+    axis over more than ``max_decades`` decades or reaching below 1e-20 (the 1e-49 kind), or
+    data squashed into less than ``min_coverage`` of its axis."""
+    import math
+
+    problems = []
+    for ax in axes:
+        rng, data, name = ax.get("range"), ax.get("data"), f"{ax['axis']} ({ax.get('title') or 'untitled'})"
+        if not data:
+            continue  # an empty panel (e.g. before the switch) has no range to judge
+        try:
+            lo, hi = (float(v) for v in rng)
+        except (TypeError, ValueError):
+            problems.append(f"{name}: range {rng!r} is not numeric")
+            continue
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+            problems.append(f"{name}: range {rng!r}")
+            continue
+        d_lo, d_hi = data
+        if ax.get("type") == "log":
+            if hi - lo > max_decades or lo < -20:
+                problems.append(f"{name}: log range 1e{lo:.1f} to 1e{hi:.1f}")
+            if d_lo <= 0:
+                continue
+            d_lo, d_hi = math.log10(d_lo), math.log10(d_hi)
+        if d_hi > d_lo and (d_hi - d_lo) / (hi - lo) < min_coverage:
+            problems.append(f"{name}: data {data} fill {(d_hi - d_lo) / (hi - lo):.0%} of the range {rng}")
+    return problems
 
 
 def assert_no_traceback(page) -> None:

@@ -51,7 +51,7 @@ def test_run_blocking_streams_every_mode_into_the_curves():
     outcome = panel.run_blocking({**panel.settings(), "steps": 300})
     assert outcome.status == "completed" and outcome.last_step == 299
     counts = panel.curves.point_counts()
-    assert counts == {"SGD before the switch": 40, "SGD": 260, "Dom-SGD": 260, "Bulk-SGD": 260}
+    assert counts == {"SGD before the switch (shared)": 40, "SGD": 260, "Dom-SGD": 260, "Bulk-SGD": 260}
     assert panel.curves.switch_step == 40
     assert not panel.run_button.disabled and panel.stop_button.disabled
 
@@ -111,7 +111,9 @@ def test_cached_rows_are_in_the_figure_when_it_is_built():
     panel = _panel()
     state = panel.curves.figure._widget_data
     loss = {t["name"]: len(t["x"]) for t in state if t["meta"][0] == "train_loss"}
-    assert loss == {"SGD before the switch": 40, "SGD": 160, "Dom-SGD": 160, "Bulk-SGD": 160}
+    relative = {t["name"]: len(t["x"]) for t in state if t["meta"][0] == "loss_vs_switch"}
+    assert loss == {"SGD before the switch (shared)": 40, "SGD": 160, "Dom-SGD": 160, "Bulk-SGD": 160}
+    assert relative == {"SGD before the switch (shared)": 0, "SGD": 160, "Dom-SGD": 160, "Bulk-SGD": 160}
 
 
 def test_widget_state_catches_up_with_updates_for_pages_that_connect_later():

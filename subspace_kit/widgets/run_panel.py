@@ -184,7 +184,11 @@ class RunPanel:
             text = (text or "A curve diverged.") + " Try a smaller learning rate."
         elif stopped or status == "stopped":
             status = "stopped"
-            text = f"Stopped at step {last_step}; the curves so far are kept. Press Run to continue or start again."
+            if last_step is None:
+                text = "Stopped before the first step was logged. Press Run to start again."
+            else:
+                text = (f"Stopped at step {last_step}; the curves so far are kept. Press Run to continue or "
+                        "start again.")
         else:
             status = status or "completed"
         return RunOutcome(status, text, rows, last_step)
