@@ -210,6 +210,13 @@ def claims_markdown(items: list[Claim], *, criteria: bool = True) -> str:
     return "\n".join(lines)
 
 
+def claims_bullets(items: list[Claim], label: str = "") -> str:
+    """Markdown bullets ``- claim: **verdict** (measured)``, for prose rendered from a run;
+    ``label`` (e.g. the run's name) prefixes each bullet."""
+    prefix = f"{label}: " if label else ""
+    return "\n".join(f"- {prefix}{c.claim}: **{c.verdict}** ({c.measured})" for c in items)
+
+
 def verdicts(items: list[Claim]) -> dict[str, str]:
     """``{claim key: verdict}``, e.g. ``{"dom_stall": "no", ...}``."""
     return {c.key: c.verdict for c in items}
