@@ -12,8 +12,10 @@ the paper protocol, it measures at the same parameters θ_t:
 - ``sine_1000`` / ``sine_500``: the largest principal-angle sine between the full-data top-k
   eigenspace and the top-k of the Hessian of the first 1000 (the `class` preset) or 500 (the
   notebooks' runs) training samples;
-- ``sine_stale_10`` / ``sine_stale_20``: between the full-data top-k at θ_t and at θ_{t−10} /
-  θ_{t−20} (what refreshing every 10 / 20 steps costs, the staleness of a basis).
+- ``sine_engine_1``: between the full-data top-k at θ_t and the engine's basis in use at step t
+  (refreshed at θ_{t−1}): one step of staleness plus the solver's tolerance, the noise floor;
+- ``sine_stale_10`` / ``sine_stale_20``: between the engine's full-data bases 10 / 20 steps apart
+  (what refreshing every 10 / 20 steps costs: the staleness of a basis).
 Written to <store>/angles.json, rewritten after each measurement.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/fidelity_run.py [--horizon 1000] [--store DIR]
@@ -73,20 +75,24 @@ class AngleProbe:
         with np.load(self.path / "checkpoint.npz", allow_pickle=False) as ck:
             if int(ck["t"]) != t or f"{mode}.params" not in ck.files:  # the switch step: phase 1's checkpoint
                 return
-            params = torch.from_numpy(ck[f"{mode}.params"])
-        torch.nn.utils.vector_to_parameters(params, self.model.parameters())
-        full = self.basis(mode, None)
+            engine_basis = torch.from_numpy(ck[f"{mode}.basis"])  # the engine's, refreshed at θ_{t−1}
+            block = torch.from_numpy(ck[f"{mode}.block"])
+            params = torch.from_numpy(ck[f"{mode}.params"]) if (t - SWITCH) % self.every == 0 else None
         hist = self.history[mode]
-        hist[t] = full
+        hist[t] = engine_basis
         for old in [s for s in hist if s < t - 20]:
             del hist[old]
-        if (t - SWITCH) % self.every:
+        if params is None:
             return
+        torch.nn.utils.vector_to_parameters(params, self.model.parameters())
+        self.trackers[(mode, None)].restore(block)  # warm start: a few products at θ_t
+        full = self.basis(mode, None)
         out = {"step": t, "mode": mode, "sine_1000": float(principal_angles(full, self.basis(mode, 1000)).max()),
-               "sine_500": float(principal_angles(full, self.basis(mode, 500)).max())}
+               "sine_500": float(principal_angles(full, self.basis(mode, 500)).max()),
+               "sine_engine_1": float(principal_angles(full, engine_basis).max())}
         for lag in (10, 20):
             if t - lag in hist:
-                out[f"sine_stale_{lag}"] = float(principal_angles(full, hist[t - lag]).max())
+                out[f"sine_stale_{lag}"] = float(principal_angles(engine_basis, hist[t - lag]).max())
         self.rows.append(out)
         (self.path / "angles.json").write_text(json.dumps(self.rows, indent=1))
         print(f"{time.strftime('%H:%M:%S')} {out}", flush=True)

@@ -28,7 +28,7 @@ CANDIDATES = {
     "cnn_lr0.003": ("cnn-class", dict(lr=0.003, steps=500)),
     # fewer sentences: can SGD fit them (training accuracy well above chance) in a class budget?
     "transformer_n200_lr0.05": ("transformer-class", dict(n_train=200, lr=0.05, steps=1000)),
-    "transformer_n200_lr0.02": ("transformer-class", dict(n_train=200, lr=0.02, steps=1000)),
+    "transformer_n200_lr0.02": ("transformer-class", dict(n_train=200, lr=0.02, steps=1500)),
 }
 
 

@@ -6,7 +6,9 @@ CNN and setting the paper builds on) uses ½ Σ_c (out_c − y_c)², and the pap
 not confirmed by the sources we could read. The factor matters: with ½ the gradient and the
 Hessian are halved, so the same η is SGD at half the step (2/η is compared with a λ1 half as
 large). χ itself does not depend on the scale of the loss, but the trajectory does, hence χ
-along it and whether and when the switch rule fires. Cross-entropy takes the same one-hot targets so both losses are interchangeable in configs.
+along it and whether and when the switch rule fires.
+
+Cross-entropy takes the same one-hot targets so both losses are interchangeable in configs.
 """
 from __future__ import annotations
 
