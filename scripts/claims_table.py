@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from subspace_kit.experiment import RunStore
-from subspace_kit.experiment.report import claims, claims_markdown
+from subspace_kit.experiment.report import claims, claims_markdown, verdicts
 from subspace_kit.paths import shipped_runs
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "claims.md"
@@ -55,16 +55,23 @@ def table(store: Path) -> str:
     by_key = {r.config.key(): r for r in runs}
     count = Counter()
     parts = []
+    keys = ("alignment", "dom_stall", "bulk_pace", "removed_part")
+    overview = ["| run | setting | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for r in runs:
         items = claims(r, plain=plain_partner(r, by_key), gd=gd_reference(r, runs))
         count.update(c.verdict for c in items)
+        v = verdicts(items)
+        c = r.config
+        overview.append(f"| `{r.path.name}` | {c.label('none')}, {c.model}, {c.loss}, η = {c.lr:g}, {'/'.join(c.modes)}"
+                        + (f", on the {c.project_on}" if c.optimizer in ("momentum", "adam") else "") + " | "
+                        + " | ".join(v.get(k, "–") for k in keys) + " |")
         parts.append(f"## `{r.path.name}` ({r.status})\n\n{describe(r.config)}; switch at step {r.switch_step}, "
                      f"{r.horizon} steps logged after it.\n\n"
                      + (claims_markdown(items) if items else "No claim this run can test (phase 1 only, no checks)."))
     head = ("# Claims of every shipped run\n\nMade by `python scripts/claims_table.py` from the runs in "
             f"`data/runs/` with the verdicts of `subspace_kit/experiment/report.py`. {len(runs)} runs; verdicts: "
             + ", ".join(f"{v} {count[v]}" for v in ("yes", "no", "undecidable")) + ".\n")
-    return head + "\n" + "\n\n".join(parts) + "\n"
+    return head + "\n" + "\n".join(overview) + "\n\n" + "\n\n".join(parts) + "\n"
 
 
 def main() -> None:
