@@ -313,7 +313,11 @@ PRESETS: dict[str, dict] = {
     #   in this budget (training accuracy 0.59 at the switch, chance 0.5; loss 0.48 → 0.47) and its
     #   panel does not reproduce the paper (notebook 13 says so, with the numbers). On 200 sentences
     #   at η = 0.05 SGD learns (accuracy 0.94 at step 800) but λ1 reaches 35-43 against 2/η = 40:
-    #   the Edge of Stability again (benchmarks/preset_sweep.py transformer_n200_lr0.05).
+    #   the Edge of Stability again; at η = 0.02 it learns too (accuracy 0.82 at step 800, 0.92 at
+    #   1300, χ mostly 0.95-0.997) while λ1 sharpens from 36 (step 400) to 82 (800) and 98-101
+    #   (1200-1400) against 2/η = 100: in the SGD regime only before step ~700 (benchmarks/
+    #   preset_sweep.py transformer_n200_lr0.05 / transformer_n200_lr0.02). Untested: η = 0.01 on
+    #   200 sentences with a later switch.
     "cnn-class": dict(dataset="fashion-mnist-5k", model="cnn", n_train=1000, steps=700, k=10, lr=0.005,
                       batch_size=50, switch="step", switch_step=400, hessian_samples=100, refresh_every=25,
                       switch_check_every=100, log_every=25, checkpoint_every=100),
