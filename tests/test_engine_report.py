@@ -155,3 +155,17 @@ def test_write_report_writes_html_png_and_claims(tmp_path):
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Bulk-SGD" in paths["html"].read_text()
     assert "| yes |" in paths["claims"].read_text()
+
+
+def test_every_shipped_run_gets_a_verdict_for_each_claim_it_can_test():
+    from subspace_kit.experiment import RunStore
+    from subspace_kit.paths import shipped_runs
+
+    runs = [r for r in RunStore(shipped_runs()).runs() if r.status == "completed"]
+    if not runs:
+        pytest.skip("no shipped runs")
+    for run in runs:
+        items = claims(run)
+        assert all(c.verdict in ("yes", "no", "undecidable") and c.criterion for c in items)
+        if "bulk" in run.config.modes:
+            assert "removed_part" in verdicts(items)
