@@ -143,7 +143,7 @@ def _progress_claim(result: RunResult, base_run: RunResult, mode: str) -> Claim:
     else:
         key, text = "bulk_pace", f"{label} keeps pace with {base}"
         criterion = f"{label}'s decrease ≥ {KEEPS_PACE:.0%} of {base}'s, from the switch loss to the final loss"
-    criterion += " (medians of the last phase-1 rows and of the last rows)"
+    criterion += " (medians of the rows around the switch and of the last rows)"
     if result.diverged(mode):
         verdict = YES if mode == "dom" else NO
         return Claim(key, text, criterion, f"{label} diverged after the switch", verdict, values)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .config import RunConfig
 
-WINDOW = 5  # logged rows in a robust loss (median): one outlier among five cannot move it
+WINDOW = 5         # logged rows in a robust final loss (median): one outlier among five cannot move it
+SWITCH_WINDOW = 3  # logged rows on each side of the switch in the robust loss at the switch
 
 
 def is_finite(value) -> bool:
@@ -88,15 +89,18 @@ class RunResult:
         return [s for s, _ in pts], [v for _, v in pts]
 
     # ------------------------------------------------------------------ losses
-    def loss_at_switch(self, window: int = WINDOW) -> float:
+    def loss_at_switch(self, window: int = SWITCH_WINDOW, mode: str = "none") -> float:
         """Training loss at the switch, robustly: the median of the last ``window`` logged
-        phase-1 losses and the loss logged at the switch step (shared by every mode). A run
-        without phase-1 rows uses the first ``window`` rows after the switch of all modes.
-        NaN when nothing finite was logged."""
+        phase-1 losses, the loss logged at the switch step (shared by every mode) and the first
+        ``window`` losses of ``mode`` after it. The window is centred on the switch, so on a
+        curve that is still falling the median is the loss at the switch, and one spike there
+        cannot move it. A run without ``mode`` uses the rows before and at the switch only; a run
+        without phase-1 rows, the first rows after the switch of all modes. NaN if none is finite."""
         before = [r["train_loss"] for r in self.warmup_rows("train_loss")][-window:]
         at = [r["train_loss"] for r in self.rows if r["phase"] == "main" and r["step"] == self.switch_step
               and is_finite(r.get("train_loss"))][:1]
-        values = before + at
+        after = [r["train_loss"] for r in self.main_rows(mode, "train_loss") if r["step"] > self.switch_step][:window]
+        values = before + at + (after if before else [])
         if not values:
             values = sorted((r for r in self.rows if r["phase"] == "main" and is_finite(r.get("train_loss"))),
                             key=lambda r: r["step"])
