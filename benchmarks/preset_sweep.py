@@ -29,6 +29,7 @@ CANDIDATES = {
     # fewer sentences: can SGD fit them (training accuracy well above chance) in a class budget?
     "transformer_n200_lr0.05": ("transformer-class", dict(n_train=200, lr=0.05, steps=1000)),
     "transformer_n200_lr0.02": ("transformer-class", dict(n_train=200, lr=0.02, steps=1500)),
+    "transformer_n200_lr0.01": ("transformer-class", dict(n_train=200, lr=0.01, steps=2000)),
 }
 
 
