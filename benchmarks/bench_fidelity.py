@@ -86,6 +86,14 @@ def compare(store: Path) -> dict:
     ref = settings["paper"]
     out = {"horizon": horizon, "switch_step": paper.switch_step, "paper_status": paper.status,
            "paper_wall_seconds": paper.summary.get("wall_seconds"), "settings": {}, "angles": angle_summary(angles)}
+    walls = {r["step"]: r["wall"] for r in paper.main_rows("bulk", "wall")}
+    if len(walls) > 1:  # wall seconds per step after the switch (3 branches, 2 of them projected)
+        first, last = min(walls), max(walls)
+        out["paper_seconds_per_step"] = (walls[last] - walls[first]) / (last - first)
+    out["full_horizon"] = {name: {"horizon": run.horizon, "final_loss": {m: run.final_loss(m) for m in MODES},
+                                  "verdicts": verdicts(claims(run))}
+                           for name, run in (("class", shipped.load(RunConfig.preset("class"))),
+                                             ("base", shipped.load(CACHED["sgd"])))}
     ref_verdicts = verdicts(claims(ref))
     for name, run in settings.items():
         cfg = run.config
@@ -119,6 +127,17 @@ def markdown(res: dict) -> str:
         lines.append(f"| {name} | {s['hessian_samples']} | {s['refresh_every']} | {f['none']:.4f} | {f['dom']:.4f} | "
                      f"{f['bulk']:.4f} | {g['dom']:.1%}, {g['bulk']:.1%} | {v.get('dom_stall')} | {v.get('bulk_pace')} | "
                      f"{v.get('removed_part')} | {agree} |")
+    if "paper_seconds_per_step" in res:
+        lines += ["", f"The paper protocol took {res['paper_seconds_per_step']:.1f} s of wall time per step after the "
+                  "switch (SGD, Dom-SGD and Bulk-SGD and the angle measurements, one thread, on a 2-core machine shared with "
+                  "other jobs: load average about 10)."]
+    lines += ["", "The two shipped settings over their own whole horizon (no paper-protocol reference that long):", "",
+              "| setting | steps after the switch | final loss SGD | Dom | Bulk | Dom stall | Bulk pace | removed part |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, s in res["full_horizon"].items():
+        f, v = s["final_loss"], s["verdicts"]
+        lines.append(f"| {name} | {s['horizon']} | {f['none']:.4f} | {f['dom']:.4f} | {f['bulk']:.4f} | "
+                     f"{v.get('dom_stall')} | {v.get('bulk_pace')} | {v.get('removed_part')} |")
     lines += ["", "Largest principal-angle sine between subspaces along the paper protocol's trajectories "
               "(median / max over the measurements; 0: same subspace, 1: a direction orthogonal):", "",
               "| trajectory | steps | 1000-sample top-k | 500-sample top-k | 10-step-old basis | 20-step-old basis "
