@@ -31,14 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 MARKER = "# student version"
 
-# Notebooks whose prose is checked against their runs, and the shipped runs (names of the kit's
-# list of cached runs) each one shows.
+# Notebooks whose prose is checked against their runs, and the shipped runs each one shows: names
+# of the kit's list of cached runs, or presets (``"preset:NAME"``).
 NOTEBOOK_RUNS = {
     "09_sam": ["sam"],
     "10_momentum_and_adam": ["momentum", "adam", "momentum_gradient", "adam_gradient"],
     "11_beyond_the_paper": ["sgd"],
     "12_cross_entropy": ["cross_entropy"],
-    "13_other_models": ["cnn", "transformer"],
+    "13_other_models": ["cnn", "preset:cnn-class", "preset:transformer-class"],
 }
 # Phrases that assert a claim's verdict about a run.
 PHRASES = {
@@ -151,8 +151,11 @@ def test_notebook_words_do_not_contradict_its_claims(stem):
     from subspace_kit.experiment.report import claims
     from subspace_kit.paths import shipped_runs
 
+    from subspace_kit.experiment import RunConfig
+
     store = RunStore(shipped_runs())
-    runs = {name: store.load(CACHED[name]) for name in NOTEBOOK_RUNS[stem]}
+    runs = {name: store.load(RunConfig.preset(name[7:]) if name.startswith("preset:") else CACHED[name])
+            for name in NOTEBOOK_RUNS[stem]}
     missing = [name for name, r in runs.items() if r is None]
     if missing:
         pytest.skip(f"shipped runs {missing} not in {shipped_runs()}")
