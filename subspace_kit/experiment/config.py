@@ -314,7 +314,7 @@ PRESETS: dict[str, dict] = {
     #   the crowd, from the vaderSentiment sdist); the first 200 of the 1000 sentences (the engine's
     #   fixed shuffle), Hessian of all 200 refreshed every 20 steps; η = 0.01 (10x); switch at step
     #   1500; 2250 steps. Its shipped run (data/runs/fa1f405bd719a6d2): SGD learns (training accuracy
-    #   0.78 at the switch, chance 0.5), χ mostly 0.8-0.99 with single checks dipping to 0.12, λ1 = 83
+    #   0.80 at step 1450, chance 0.5), χ mostly 0.8-0.99 with single checks dipping to 0.12, λ1 = 83
     #   at the last check before the switch (42% of 2/η = 200) but sharpening to 173 (87%) by the end
     #   of the SGD branch; Dom-SGD made -6% of SGD's loss decrease after the switch, Bulk-SGD 129%.
     #   Before (1000 sentences, η = 0.01, switch at 750, 1250 steps) SGD did not learn: accuracy 0.59
