@@ -144,6 +144,29 @@ def test_gradient_covariance_subspace_matches_the_hessian_subspace_for_least_squ
     assert principal_angles(basis, hess).max() < 0.2
 
 
+def test_second_moment_is_2L_over_BC_times_the_hessian_for_least_squares_with_C_outputs():
+    # Linear model with C = 3 outputs at its least-squares solution, residuals independent of
+    # the inputs: E[g gᵀ] = 2L/(B·C)·H for minibatches of B samples (theory/covariance.py),
+    # not 2L·H. Checked on 1500 minibatch gradients (sampling error about 10%).
+    n, d, C, B = 3000, 6, 3, 10
+    gen = _gen(11)
+    X = torch.randn(n, d, generator=gen, dtype=F64) * torch.tensor([2.0, 1.5, 1.0, 1.0, 0.7, 0.5], dtype=F64)
+    Y = X @ torch.randn(d, C, generator=gen, dtype=F64) + 0.3 * torch.randn(n, C, generator=gen, dtype=F64)
+    model = torch.nn.Linear(d, C, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.linalg.lstsq(X, Y).solution.T)
+    op = HessianOperator(model, mse, X, Y)
+    L, _ = op.loss_and_gradient()
+    H = op @ torch.eye(op.shape[0], dtype=F64)
+    G = minibatch_gradients(model, mse, X, Y, batch_size=B, num_batches=1500, seed=2)
+    M = G @ G.T / G.shape[1]
+    predicted = 2 * L / (B * C) * H
+    assert float(torch.linalg.norm(M - predicted) / torch.linalg.norm(predicted)) < 0.2
+    scale = float((M * H).sum() / (H * H).sum())  # the best scalar c in M ≈ c·H
+    assert scale == pytest.approx(2 * L / (B * C), rel=0.1)
+    assert scale < 2 * L / 10  # "2L·H" is B·C = 30 times too large
+
+
 def test_minibatch_gradients_are_reproducible_and_a_full_batch_is_the_gradient():
     model, X, Y = _least_squares_at_the_solution(n=50)
     with torch.no_grad():

@@ -41,6 +41,16 @@ def test_gd_sharpens_then_settles_on_the_period_two_orbit_at_the_edge():
     assert run.loss[-1] > 0.1 * run.loss[0]  # and no progress: the loss stays put
 
 
+def test_the_overshoot_above_the_edge_is_where_the_docstring_says():
+    # theory/eos.py: crosses 2/η at step 18, peaks at 1.15 × 2/η at step 89, settles at 1.0155.
+    run = simulate_eos(SelfStabilization(), lr=1.0, steps=2000)
+    ratio = run.sharpness / run.edge
+    assert int(np.argmax(ratio >= 1.0)) == 18
+    assert int(np.nanargmax(ratio)) == 89 and ratio.max() == pytest.approx(1.15, abs=0.005)
+    assert ratio[20] < 1.05  # not near step 20: the peak comes about 70 steps after the crossing
+    assert ratio[-1] == pytest.approx(1.0155, abs=5e-4)
+
+
 def test_beyond_the_stability_boundary_the_sharpness_keeps_moving():
     model, lr = SelfStabilization(target=2.1), 1.0  # η (y* − y_edge) = 0.6 > ½
     assert not model.edge_orbit(lr).stable

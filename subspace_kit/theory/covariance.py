@@ -1,10 +1,20 @@
 """A dominant subspace from first-order information only (DOME-style): the top eigenvectors of
 the second moment (or covariance) of minibatch gradients, estimated while streaming.
 
-Near an interpolating minimum with MSE the gradient second moment ``E[g gᵀ]`` is close to
-``2L·H`` (for least squares at the solution it is exactly proportional to H when the residuals
-are independent of the inputs), which is why this subspace agrees with the Hessian's top-k
-eigenspace while costing no Hessian-vector products.
+Near a minimum with the kit's MSE (``L`` = mean over samples of Σ_c (out_c − y_c)², C classes)
+and minibatches of B samples, the gradient second moment is about
+
+    E[g gᵀ] ≈ 2L / (B·C) · H.
+
+Why: a sample's gradient is ``2 J_iᵀ r_i`` (J_i the C×P output Jacobian, r_i the residual), so
+near ∇L = 0 the minibatch mean has second moment ``(4/B)·mean_i J_iᵀ r_i r_iᵀ J_i``; with
+residuals independent of J and isotropic, ``E[r rᵀ] = (L/C)·I``, giving ``(4L/(BC))·mean_i
+J_iᵀ J_i = (2L/(BC))·G`` with G the Gauss-Newton part of H, which is most of H there. (DOME's
+"2L·H" drops the 1/(BC).) The scalar does not move eigenvectors: what makes this subspace agree
+with the Hessian's top-k eigenspace is the proportionality, exact for least squares at the
+solution when the residuals are independent of the inputs, approximate otherwise
+(``tests/test_theory_covariance.py`` checks the factor numerically). It costs no
+Hessian-vector products.
 
 ``CovarianceSubspace`` keeps a rank-r factor ``B`` (P, r) with ``B Bᵀ`` the running estimate of
 the second moment. Each block of gradients G (P, m) is merged by one Rayleigh–Ritz step on

@@ -19,8 +19,9 @@ iff ``η x̄² < m``, i.e. ``η (y* − y_edge) < ½`` (``edge_orbit(lr).stable`
 keeps oscillating around 2/η without settling, more wildly the further beyond (and it can blow up).
 
 Measured with ``simulate_eos`` for the defaults (s₀ = 0.5, m = 0.1, y* = 1.8), start (0.01, 0)
-and η = 1 (η(y* − y_edge) = 0.3): the top eigenvalue rises from 0.50, overshoots to 1.15 × 2/η
-near step 20 and settles at 1.0155 × 2/η (λ₁ exceeds S(y_edge) = 2/η by about x̄²/(2/η − m));
+and η = 1 (η(y* − y_edge) = 0.3): the top eigenvalue rises from 0.50, crosses 2/η at step 18,
+keeps rising while x grows and peaks at 1.15 × 2/η at step 89 (the overshoot), then settles at
+1.0155 × 2/η (λ₁ exceeds S(y_edge) = 2/η by about x̄²/(2/η − m));
 |x_t| → x̄ = 0.245, χ = 0.992. Over steps 1000–2000 with y* = 2.0 (0.5, the boundary) λ₁ moves
 between 0.94 and 1.10 × 2/η (χ ≈ 0.99); with y* = 2.1 between 0.45 and 1.31 (χ ≈ 0.36). x = 0 is invariant under GD, so start with x₀ ≠ 0 (real networks never have
 exactly zero component along u).
