@@ -10,7 +10,7 @@ import pytest
 from subspace_kit.cli import main
 from test_engine_support import TINY_DATA, TINY_MODEL, tiny  # noqa: F401  (fixture)
 
-REPORT_FILES = {"figure.html", "figure.png", "claims.md"}
+REPORT_FILES = {"figure.html", "figure.png", "claims.md", "headline.html", "headline.png", "headline.svg"}
 
 
 def _exit_code(argv) -> int:

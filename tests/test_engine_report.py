@@ -149,10 +149,13 @@ def test_claims_markdown_shows_each_verdict_and_criterion():
     assert "| **no** |" in claims_markdown(items, criteria=False)
 
 
-def test_write_report_writes_html_png_and_claims(tmp_path):
+def test_write_report_writes_the_headline_for_slides_the_panels_and_the_claims(tmp_path):
     paths = write_report(_result(), tmp_path / "report")
-    assert {p.name for p in paths.values()} == {"figure.html", "figure.png", "claims.md"}
-    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {p.name for p in paths.values()} == {"figure.html", "figure.png", "claims.md", "headline.html",
+                                                  "headline.png", "headline.svg"}
+    for name in ("png", "headline_png"):
+        assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths["headline_svg"].read_text().lstrip().startswith(("<?xml", "<svg"))
     assert "Bulk-SGD" in paths["html"].read_text()
     assert "| yes |" in paths["claims"].read_text()
 

@@ -30,9 +30,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .figures import figure, save_png  # noqa: F401  (figure: notebooks import it from here)
+from .figures import figure, headline_figure, save_headline, save_png  # noqa: F401  (figure: notebooks import it from here)
 from .results import RunResult, is_finite
-from .runner import first_switch
+from .switch import first_switch
 
 # Thresholds of the verdicts (what "rises", "stops", "keeps pace" and "most" mean here).
 RISE = 0.10            # χ must rise by at least this much from its first check
@@ -223,10 +223,15 @@ def verdicts(items: list[Claim]) -> dict[str, str]:
 
 
 def write_report(result: RunResult, out_dir) -> dict[str, Path]:
-    """Write ``figure.html``, ``figure.png`` and ``claims.md`` into ``out_dir``."""
+    """Write into ``out_dir``: the headline figure (``headline.html``, and slide-ready
+    ``headline.png`` / ``headline.svg``), the three-panel figure (``figure.html``, ``figure.png``)
+    and the claims table (``claims.md``). Returns the paths by name."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"html": out / "figure.html", "png": out / "figure.png", "claims": out / "claims.md"}
+    paths = {"html": out / "figure.html", "png": out / "figure.png", "claims": out / "claims.md",
+             "headline_html": out / "headline.html"}
+    headline_figure(result).write_html(paths["headline_html"], include_plotlyjs=True)
+    paths.update({f"headline_{kind}": path for kind, path in save_headline(result, out / "headline").items()})
     figure(result).write_html(paths["html"], include_plotlyjs=True)
     save_png(result, paths["png"])
     table = claims_markdown(claims(result))

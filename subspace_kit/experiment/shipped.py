@@ -75,6 +75,12 @@ def find(cfg: RunConfig, stores: Iterable) -> RunResult | None:
     return None
 
 
+def stored_shipped(name: str) -> RunResult | None:
+    """The shipped run ``name`` exactly as it is stored, whatever its status (a run that was
+    stopped stays stopped), or ``None`` when this copy lacks it. Never computes anything."""
+    return RunStore(shipped_runs()).load(shipped_config(name))
+
+
 def load_shipped(name: str, *, smoke: bool = False, store=None, progress: bool = False) -> RunResult:
     """The shipped run ``name`` (with ``smoke``: its ``smoke_config``).
 
