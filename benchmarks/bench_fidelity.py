@@ -24,7 +24,7 @@ import json
 import statistics
 from pathlib import Path
 
-from subspace_kit.cached import CACHED
+from subspace_kit.experiment.shipped import shipped_config
 from subspace_kit.experiment import RunConfig, RunStore
 from subspace_kit.experiment.report import claims, verdicts
 from subspace_kit.paths import shipped_runs
@@ -80,7 +80,7 @@ def compare(store: Path) -> dict:
     shipped = RunStore(shipped_runs())
     settings = {"paper": paper.truncated(horizon),
                 "class": shipped.load(RunConfig.preset("class")).truncated(horizon),
-                "base": shipped.load(CACHED["sgd"]).truncated(horizon)}
+                "base": shipped.load(shipped_config("sgd")).truncated(horizon)}
     grid = set.intersection(*(set(r.series("none")[0]) for r in settings.values()))
     settings = {name: on_grid(run, grid) for name, run in settings.items()}
     ref = settings["paper"]
@@ -93,7 +93,7 @@ def compare(store: Path) -> dict:
     out["full_horizon"] = {name: {"horizon": run.horizon, "final_loss": {m: run.final_loss(m) for m in MODES},
                                   "verdicts": verdicts(claims(run))}
                            for name, run in (("class", shipped.load(RunConfig.preset("class"))),
-                                             ("base", shipped.load(CACHED["sgd"])))}
+                                             ("base", shipped.load(shipped_config("sgd"))))}
     ref_verdicts = verdicts(claims(ref))
     for name, run in settings.items():
         cfg = run.config

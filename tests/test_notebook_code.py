@@ -146,7 +146,7 @@ def test_the_prose_checker_flags_a_verdict_the_run_contradicts():
 
 @pytest.mark.parametrize("stem", sorted(NOTEBOOK_RUNS))
 def test_notebook_words_do_not_contradict_its_claims(stem):
-    from subspace_kit.cached import CACHED
+    from subspace_kit.experiment.shipped import shipped_config
     from subspace_kit.experiment import RunStore
     from subspace_kit.experiment.report import claims
     from subspace_kit.paths import shipped_runs
@@ -154,7 +154,7 @@ def test_notebook_words_do_not_contradict_its_claims(stem):
     from subspace_kit.experiment import RunConfig
 
     store = RunStore(shipped_runs())
-    runs = {name: store.load(RunConfig.preset(name[7:]) if name.startswith("preset:") else CACHED[name])
+    runs = {name: store.load(RunConfig.preset(name[7:]) if name.startswith("preset:") else shipped_config(name))
             for name in NOTEBOOK_RUNS[stem]}
     missing = [name for name, r in runs.items() if r is None]
     if missing:
