@@ -24,8 +24,9 @@ from __future__ import annotations
 import torch
 
 from ._validation import check_int_range, check_positive
-from .eigen import (EigenResult, _dtype_device, _finish, _lanczos, _orthonormalize, _rayleigh_ritz,
-                    _rel, _seeded_block, _size)
+from .eigen import (EigenResult, eigen_result, lanczos_top, orthonormalize, rayleigh_ritz,
+                    relative_residuals, seeded_block)
+from .operators import operator_dtype_device, operator_size
 
 
 class SubspaceTracker:
@@ -102,11 +103,11 @@ class SubspaceTracker:
 
     def update(self, H) -> EigenResult:
         """Top-k eigenpairs of ``H``, warm-started from the previous update."""
-        n = _size(H)
+        n = operator_size(H)
         k = check_int_range("k", self.k, 1, n)
         m = min(k + self.oversample, n - 1)
         budget = self.max_matvecs or max(300, 30 * k)
-        dtype, device = _dtype_device(H)
+        dtype, device = operator_dtype_device(H)
         if self._block is None or self._block.shape[0] != n:
             result, HX = self._cold(H, n, k, m, budget, dtype, device)
         else:
@@ -120,26 +121,25 @@ class SubspaceTracker:
     def _cold(self, H, n, k, m, budget, dtype, device):
         # Converge the k wanted pairs only; the oversample companions ride along unconverged
         # (asking all m to converge costs far more when λ_k+1.. sit in a cluster).
-        values, vectors, res, HV, used, restarts = _lanczos(
-            H, n, k, self.cold_tol, None, budget, dtype, device, max(200, m + 2), extra=m - k
-        )
-        self._block = self._next_block(vectors, HV)
-        result = _finish(values[:k], vectors[:, :k], res[:k], used, self.cold_tol, "lanczos", restarts + 1)
-        return result, HV
+        s = lanczos_top(H, k, tol=self.cold_tol, max_matvecs=budget, extra=m - k)
+        self._block = self._next_block(s.vectors, s.products)
+        result = eigen_result(s.values[:k], s.vectors[:, :k], s.residuals[:k], s.matvecs, self.cold_tol, "lanczos",
+                              s.restarts + 1)
+        return result, s.products
 
     def _warm(self, H, n, k, m, budget, dtype, device):
         X = self._block.to(device, dtype)[:, :m]
         if X.shape[1] < m:  # a restored block from a run with less oversampling
-            X = torch.cat([X, _seeded_block(n, m - X.shape[1], dtype, device)], 1)
-        X = _orthonormalize(X)
+            X = torch.cat([X, seeded_block(n, m - X.shape[1], dtype, device)], 1)
+        X = orthonormalize(X)
         HX = H @ X
         used = X.shape[1]
-        theta, C = _rayleigh_ritz(X, HX)
+        theta, C = rayleigh_ritz(X, HX)
         theta, Z, HZ = theta[:m], X @ C[:, :m], HX @ C[:, :m]
-        res = _rel(torch.linalg.vector_norm(HZ - Z * theta, dim=0), theta)
+        res = relative_residuals(torch.linalg.vector_norm(HZ - Z * theta, dim=0), theta)
         if (res[:k] <= self.tol).all():
             self._block = self._next_block(Z, HZ)
-            return _finish(theta[:k], Z[:, :k], res[:k], used, self.tol, "certified", 0), HZ
+            return eigen_result(theta[:k], Z[:, :k], res[:k], used, self.tol, "certified", 0), HZ
 
         # Probe only when one power step could plausibly bring the residuals under tol/2.
         if self.probes and used + self.probes <= budget and res[:k].max() <= 10 * self.tol:
@@ -149,17 +149,16 @@ class SubspaceTracker:
             if estimate <= self.tol / 2:
                 self._block = U
                 residuals = torch.full((k,), estimate, dtype=dtype, device=device)
-                return _finish(theta[:k], U[:, :k], residuals, used, self.tol, "filtered", 0), None
+                return eigen_result(theta[:k], U[:, :k], residuals, used, self.tol, "filtered", 0), None
 
         # Refine: Lanczos from the sum of the filtered block. A block method (LOBPCG, block
         # Krylov) spends k + oversample products per step and needed 2-3x the products of a
         # cold Lanczos on the test problems; one warm vector already carries the old subspace.
         U = self._next_block(Z, HZ)
-        values, vectors, residuals, HV, more, restarts = _lanczos(
-            H, n, k, self.tol, U.sum(1), max(budget - used, m), dtype, device, max(200, m + 2), extra=m - k
-        )
-        self._block = self._next_block(vectors, HV)
-        return _finish(values[:k], vectors[:, :k], residuals[:k], used + more, self.tol, "refined", restarts + 1), HV
+        s = lanczos_top(H, k, tol=self.tol, v0=U.sum(1), max_matvecs=max(budget - used, m), extra=m - k)
+        self._block = self._next_block(s.vectors, s.products)
+        return eigen_result(s.values[:k], s.vectors[:, :k], s.residuals[:k], used + s.matvecs, self.tol, "refined",
+                            s.restarts + 1), s.products
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -168,7 +167,7 @@ class SubspaceTracker:
         order of V's Ritz values (Gram-Schmidt), so column i approximates eigenvector i."""
         if HV is None or not torch.isfinite(HV).all():
             return V
-        U = _orthonormalize(HV)
+        U = orthonormalize(HV)
         # QR fixes each column's sign arbitrarily; keep V's orientation so bases do not flip.
         signs = torch.sign((U * V).sum(0))
         signs[signs == 0] = 1
