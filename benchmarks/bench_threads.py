@@ -8,7 +8,9 @@ truncated to ``--steps`` (switch at ``--switch``) into a temporary store through
 - ``1``, ``2``: that many torch threads for everything;
 - ``2-passive``: 2 threads with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead
   of spinning);
-- ``policy``: whatever ``subspace_kit.threads`` decides with no override.
+- ``auto``: ``SUBSPACE_KIT_THREADS=auto`` (idle CPUs by the load average at the start).
+
+The default policy (no ``SUBSPACE_KIT_THREADS``) is 1 thread, i.e. the ``1`` row.
 
 Conditions: ``alone``; ``busy`` (two ``python -c 'while True: pass'`` processes beside it, killed
 after); ``cpu0`` (the child pinned with ``taskset -c 0``). Each row records the 1-minute load
@@ -33,7 +35,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SETTINGS = ("1", "2", "2-passive", "policy")
+THREADS_ENV = "SUBSPACE_KIT_THREADS"
+SETTINGS = ("1", "2", "2-passive", "auto")
 CONDITIONS = ("alone", "busy", "cpu0")
 
 
@@ -56,13 +59,13 @@ def child(steps: int, switch: int) -> None:
 
 def _env(setting: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for name in ("SUBSPACE_KIT_THREADS", "OMP_WAIT_POLICY"):
+    for name in (THREADS_ENV, "OMP_WAIT_POLICY", "OMP_NUM_THREADS"):
         env.pop(name, None)
-    if setting == "policy":
-        env["OMP_NUM_THREADS"] = "1"  # the policy, not the environment, must decide
+    if setting == "auto":
+        env[THREADS_ENV] = "auto"
         return env
     threads = setting.split("-")[0]
-    env.update(SUBSPACE_KIT_THREADS=threads, OMP_NUM_THREADS=threads)
+    env.update({THREADS_ENV: threads, "OMP_NUM_THREADS": threads})
     if setting.endswith("passive"):
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env
