@@ -17,8 +17,10 @@
 Building blocks shared with the tracker and ``theory.spectral_density`` are public here:
 ``lanczos_tridiagonal`` (the one Lanczos kernel: basis and tridiagonal coefficients),
 ``lanczos_top`` (restarted top-k Lanczos on that kernel), ``rayleigh_ritz``,
-``relative_residuals``, ``orthonormalize``, ``seeded_block``, ``eigen_result``. The operator
-protocol lives in ``operators.py``.
+``relative_residuals``, ``orthonormalize``, ``seeded_block``, ``eigen_result``, and
+``apply_operator`` (every product the solvers take: a non-finite result raises
+``NonFiniteOperatorError``, a ``ValueError`` that blames the operator, not a vector the user
+never passed). The operator protocol lives in ``operators.py``.
 """
 from __future__ import annotations
 
@@ -54,6 +56,22 @@ class EigenResult:
 
 
 # ---------------------------------------------------------------------------- helpers
+class NonFiniteOperatorError(ValueError):
+    """``H @ v`` gave nan or inf for a finite ``v``: the operator itself is not finite there."""
+
+
+def apply_operator(H, V: torch.Tensor) -> torch.Tensor:
+    """``H @ V`` for the solvers' own (finite) vectors; raises ``NonFiniteOperatorError`` when
+    the product is not finite, so the operator is blamed rather than a vector nobody passed."""
+    out = H @ V
+    if not torch.isfinite(out).all():
+        raise NonFiniteOperatorError(
+            "H @ v returned non-finite values (nan or inf) for a finite v: the operator is not finite "
+            "here (for a HessianOperator: the model's parameters, outputs or loss hold nan/inf, e.g. "
+            "after a diverged step)")
+    return out
+
+
 def relative_residuals(res: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """``res / |values|`` with the divisor floored at sqrt(tiny), so a zero eigenvalue gives a
     large finite number instead of inf."""
@@ -87,7 +105,7 @@ def eigen_result(values, vectors, residuals, matvecs, tol, method, iterations=0)
 
 
 def _explicit_residuals(H, values, vectors, count: list) -> torch.Tensor:
-    HV = H @ vectors
+    HV = apply_operator(H, vectors)
     count[0] += vectors.shape[1]
     return relative_residuals(torch.linalg.vector_norm(HV - vectors * values, dim=0), values)
 
@@ -156,7 +174,7 @@ def lanczos_tridiagonal(H, v0: torch.Tensor, steps: int, *, keep_products: bool 
     Q[0] = v0 / torch.linalg.vector_norm(v0)
     fresh_seed, invariant, m = 1, False, 0
     for j in range(steps):
-        w = H @ Q[j]
+        w = apply_operator(H, Q[j])
         if HQ is not None:
             HQ[j] = w
         a = torch.dot(Q[j], w)
@@ -273,7 +291,7 @@ def _lobpcg(H, n, k, m, tol, X0, max_matvecs, dtype, device, HX0=None):
     """
     if HX0 is None:
         X = orthonormalize(X0.to(device, dtype))
-        HX = H @ X
+        HX = apply_operator(H, X)
         used = X.shape[1]
     else:
         X, HX, used = X0, HX0, 0
@@ -293,7 +311,7 @@ def _lobpcg(H, n, k, m, tol, X0, max_matvecs, dtype, device, HX0=None):
         W = orthonormalize(W)
         if W.shape[1] > max_matvecs - used:
             W = W[:, : max_matvecs - used]
-        HW = H @ W
+        HW = apply_operator(H, W)
         used += W.shape[1]
         blocks = [X, W] + ([P] if P is not None else [])
         hblocks = [HX, HW] + ([HP] if HP is not None else [])
@@ -319,7 +337,7 @@ def _dense_matrix(H, n, dtype, device, block=512) -> torch.Tensor:
         stop = min(start + block, n)
         E = torch.zeros(n, stop - start, dtype=dtype, device=device)
         E[torch.arange(start, stop, device=device), torch.arange(stop - start, device=device)] = 1
-        cols.append(H @ E)
+        cols.append(apply_operator(H, E))
     return torch.cat(cols, dim=1)
 
 
@@ -332,7 +350,8 @@ def _scipy(H, n, k, tol, v0, dtype, device):
     def matmat(x):
         x = np.asarray(x).reshape(n, -1)
         count[0] += x.shape[1]
-        return (H @ torch.from_numpy(np.ascontiguousarray(x, dtype=np_dtype)).to(device, dtype)).cpu().numpy()
+        V = torch.from_numpy(np.ascontiguousarray(x, dtype=np_dtype)).to(device, dtype)
+        return apply_operator(H, V).cpu().numpy()
 
     op = LinearOperator((n, n), matvec=lambda x: matmat(x)[:, 0], matmat=matmat, dtype=np_dtype)
     start = None if v0 is None else v0.detach().cpu().numpy().astype(np_dtype)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 
 from ._validation import check_int_range, check_positive
-from .eigen import (EigenResult, eigen_result, lanczos_top, orthonormalize, rayleigh_ritz,
+from .eigen import (EigenResult, apply_operator, eigen_result, lanczos_top, orthonormalize, rayleigh_ritz,
                     relative_residuals, seeded_block)
 from .operators import operator_dtype_device, operator_size
 
@@ -139,7 +139,7 @@ class SubspaceTracker:
         if X.shape[1] < m:  # a restored block from a run with less oversampling
             X = torch.cat([X, seeded_block(n, m - X.shape[1], dtype, device)], 1)
         X = orthonormalize(X)
-        HX = H @ X
+        HX = apply_operator(H, X)
         used = X.shape[1]
         theta, C = rayleigh_ritz(X, HX)
         theta, Z, HZ = theta[:m], X @ C[:, :m], HX @ C[:, :m]
@@ -152,7 +152,7 @@ class SubspaceTracker:
         if res[:k].max() <= 10 * self.tol:
             U = self._next_block(Z, HZ)
             if self.probes == 0 and used + m <= budget:
-                HU = H @ U
+                HU = apply_operator(H, U)
                 used += m
                 theta_u, C = rayleigh_ritz(U, HU)
                 theta_u, W, HW = theta_u[:m], U @ C[:, :m], HU @ C[:, :m]
@@ -196,5 +196,5 @@ class SubspaceTracker:
         gen = torch.Generator().manual_seed(1000 + self.updates)
         G = torch.randn(U.shape[1], self.probes, generator=gen, dtype=torch.float64).to(device, dtype)
         G = G / values.abs().clamp_min(torch.finfo(dtype).tiny)[:, None]
-        E = H @ (U @ G) - U @ (values[:, None] * G)
+        E = apply_operator(H, U @ G) - U @ (values[:, None] * G)
         return float(torch.linalg.matrix_norm(E) / self.probes ** 0.5)
