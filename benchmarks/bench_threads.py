@@ -154,7 +154,7 @@ def main() -> None:
                 row = measure(setting, condition, args.steps, args.switch)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    write(rows, summarize(rows), args)
+                write(rows, summarize(rows), args)  # after every row: a stopped run keeps its numbers
 
 
 if __name__ == "__main__":
