@@ -91,10 +91,11 @@ def orthonormalize(V: torch.Tensor) -> torch.Tensor:
     return Q
 
 
-def eigen_result(values, vectors, residuals, matvecs, tol, method, iterations=0) -> EigenResult:
-    """An ``EigenResult``; ``converged`` when every residual is ≤ ``tol``, with a warning if not."""
+def eigen_result(values, vectors, residuals, matvecs, tol, method, iterations=0, *, warn=True) -> EigenResult:
+    """An ``EigenResult``; ``converged`` when every residual is ≤ ``tol``, with a warning if not
+    (and ``warn``)."""
     converged = bool((residuals <= tol).all())
-    if not converged:
+    if not converged and warn:
         warnings.warn(
             f"top_eigen(method={method!r}) stopped before reaching tol={tol:g}: largest residual "
             f"{float(residuals.max()):.3g} after {matvecs} products. Raise max_matvecs or tol.",

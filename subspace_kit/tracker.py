@@ -108,8 +108,16 @@ class SubspaceTracker:
         self.updates = int(state["updates"])
         self.total_matvecs = int(state.get("total_matvecs", 0))
 
-    def update(self, H) -> EigenResult:
-        """Top-k eigenpairs of ``H``, warm-started from the previous update."""
+    def update(self, H, *, one_block: bool = False) -> EigenResult:
+        """Top-k eigenpairs of ``H``, warm-started from the previous update.
+
+        ``one_block=True`` (after the first update): spend exactly one block of
+        ``k + oversample`` products — subspace iteration with Rayleigh-Ritz — and return the
+        Ritz pairs of the carried block with their explicit residuals, whether or not they reach
+        ``tol`` (``method="iterated"``; ``converged`` says which, without a warning). A cheap
+        refresh between full updates: ``benchmarks/results/refresh.md`` measures how far it
+        drifts from the exact subspace.
+        """
         n = operator_size(H)
         k = check_int_range("k", self.k, 1, n)
         m = min(k + self.oversample, n - 1)
@@ -117,6 +125,10 @@ class SubspaceTracker:
         dtype, device = operator_dtype_device(H)
         if self._block is None or self._block.shape[0] != n:
             result, HX = self._cold(H, n, k, m, budget, dtype, device)
+        elif one_block:
+            used, theta, Z, HZ, res = self._block_ritz(H, n, m, dtype, device)
+            self._block = self._next_block(Z, HZ)
+            result = eigen_result(theta[:k], Z[:, :k], res[:k], used, self.tol, "iterated", 0, warn=False)
         else:
             result, HX = self._warm(H, n, k, m, budget, dtype, device)
         self.result = result
@@ -134,16 +146,21 @@ class SubspaceTracker:
                               s.restarts + 1)
         return result, s.products
 
-    def _warm(self, H, n, k, m, budget, dtype, device):
+    def _block_ritz(self, H, n, m, dtype, device):
+        """One block product on the carried block: ``(used, theta, Z, HZ, residuals)`` of its
+        Ritz pairs (m of them, descending), residuals explicit."""
         X = self._block.to(device, dtype)[:, :m]
         if X.shape[1] < m:  # a restored block from a run with less oversampling
             X = torch.cat([X, seeded_block(n, m - X.shape[1], dtype, device)], 1)
         X = orthonormalize(X)
         HX = apply_operator(H, X)
-        used = X.shape[1]
         theta, C = rayleigh_ritz(X, HX)
         theta, Z, HZ = theta[:m], X @ C[:, :m], HX @ C[:, :m]
         res = relative_residuals(torch.linalg.vector_norm(HZ - Z * theta, dim=0), theta)
+        return X.shape[1], theta, Z, HZ, res
+
+    def _warm(self, H, n, k, m, budget, dtype, device):
+        used, theta, Z, HZ, res = self._block_ritz(H, n, m, dtype, device)
         if (res[:k] <= self.tol).all():
             self._block = self._next_block(Z, HZ)
             return eigen_result(theta[:k], Z[:, :k], res[:k], used, self.tol, "certified", 0), HZ

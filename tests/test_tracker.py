@@ -141,3 +141,18 @@ def test_tracker_rejects_k_not_below_the_operator_size(symmetric_matrix):
         SubspaceTracker(5).update(symmetric_matrix(torch.arange(5.0)))
     with pytest.raises(ValueError, match=r"^k must"):
         SubspaceTracker(0)
+
+
+def test_one_block_update_spends_one_block_and_reports_explicit_residuals(make_problem):
+    model, X, Y = make_problem("mlp")
+    H = HessianOperator(model, get_loss("mse"), X, Y)
+    tracker = SubspaceTracker(3, oversample=2, tol=1e-8, cold_tol=1e-10)
+    tracker.update(H)
+    nudge(model, 1e-2)
+    result = tracker.update(H, one_block=True)
+    assert result.method == "iterated" and result.matvecs == 3 + 2
+    true = true_residuals(H, result)
+    assert torch.allclose(result.residuals, true, rtol=1e-3, atol=1e-12)
+    assert result.converged == bool((true <= 1e-8).all())
+    assert not result.converged  # a 1e-2 nudge moves the subspace by more than 1e-8
+    assert tracker.update(H).converged  # a full update afterwards certifies again
