@@ -204,22 +204,50 @@ def write(result: dict, args) -> None:
                 torch=torch.__version__, threads=torch.get_num_threads(), **vars(args))
     HERE.joinpath("results").mkdir(exist_ok=True)
     (HERE / "results" / "refresh.json").write_text(json.dumps(dict(meta=meta, **result), indent=1) + "\n")
-    r = result["ratio"]
+    (HERE / "results" / "refresh.md").write_text(render(dict(meta=meta, **result)))
+
+
+def paper_run_hours(gradients_per_step: float, certify_hvps: float, gradient_s: float, sgd_step_s: float,
+                    *, steps=20_000, switch=2_000, certify_every=100, gradients_per_hvp=1.37) -> float:
+    """Hours for the paper's three-curve run: every step of all three branches plus, for the two
+    projected branches, the refresh and an exact certification every ``certify_every`` steps."""
+    projected = steps - switch
+    seconds = steps * sgd_step_s + 2 * projected * (sgd_step_s + gradients_per_step * gradient_s)
+    seconds += 2 * (projected / certify_every) * certify_hvps * gradients_per_hvp * gradient_s
+    return seconds / 3600
+
+
+def render(saved: dict) -> str:
+    """The markdown table of a saved result (``refresh.json``)."""
+    meta, r, rows = saved["meta"], saved["ratio"], saved["rows"]
     lines = [f"Measured {meta['when']}, {meta['threads']} torch thread(s), torch {meta['torch']}; paper MLP on "
-             f"MNIST-5k after {args.warmup} SGD steps, then {args.steps} SGD steps, every method refreshed every "
-             f"step (or every R); sin vs a tight solve every {args.check_every} steps.", "",
+             f"MNIST-5k after {meta['warmup']} SGD steps, then {meta['steps']} SGD steps; every method refreshed "
+             f"every step (subspace-rR: every R steps); sin vs a tight solve (tol 1e-4) at steps "
+             f"{', '.join(map(str, saved['checks']))}.", "",
              f"Full-data gradient {r['gradient_s'] * 1e3:.0f} ms, one HVP inside a block of {K + OVERSAMPLE} "
              f"{r['hvp_in_block_s'] * 1e3:.0f} ms = {r['gradients_per_hvp']:.2f} gradients (machine shared: "
-             "seconds are pessimistic, the ratio is measured in the same run).", "",
+             "seconds are pessimistic, the ratio is measured in the same run). Cost per projected step in "
+             "full-data gradients = HVPs x that ratio + the minibatch gradient (50/5000).", "",
              "| method | HVPs / step | full-data gradients / step | s / step (refresh) | sin median | sin max |",
              "|---|---|---|---|---|---|"]
-    for row in result["rows"]:
+    for row in rows:
         lines.append(f"| {row['method']} | {row['hvps_per_step']:.2f} | {row['gradients_per_step']:.2f} | "
                      f"{row['seconds_per_step']:.2f} | {row['sin_median']:.3f} | {row['sin_max']:.3f} |")
-    probe = next(r for r in result["rows"] if r["method"] == "tracker-probes")
+    probe = next(x for x in rows if x["method"] == "tracker-probes")
     lines += ["", f"Randomized acceptance (probes=4): {probe['bad_estimated']} of {probe['estimated']} accepted "
-              "'estimated' updates had a true relative residual above tol = 1e-2."]
-    (HERE / "results" / "refresh.md").write_text("\n".join(lines) + "\n")
+              "'estimated' updates had a true relative residual above tol = 1e-2.", "",
+              "Estimated wall time of the paper's three-curve run (20,000 steps, switch at 2,000, an exact "
+              "tracker update to certify every 100 steps, costed at the `tracker` row's HVPs), one thread: with "
+              "this run's (loaded) gradient time and an SGD step of 0.4 gradients, and with the quiet machine's "
+              "34 ms per gradient and 13.5 ms per SGD step (issue 13 / `engine.md`).", "",
+              "| method | sin max | hours (this run) | hours (quiet) |", "|---|---|---|---|"]
+    cert = next(x for x in rows if x["method"] == "tracker")["hvps_per_step"]
+    for row in rows:
+        here = paper_run_hours(row["gradients_per_step"], cert, r["gradient_s"], 0.4 * r["gradient_s"],
+                               gradients_per_hvp=r["gradients_per_hvp"])
+        quiet = paper_run_hours(row["gradients_per_step"], cert, 0.034, 0.0135, gradients_per_hvp=r["gradients_per_hvp"])
+        lines.append(f"| {row['method']} | {row['sin_max']:.3f} | {here:.1f} | {quiet:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -230,7 +258,12 @@ def main() -> None:
     parser.add_argument("--every", type=int, nargs="*", default=[1, 2, 5])
     parser.add_argument("--rotate", type=int, nargs="*", default=[2])
     parser.add_argument("--subsample", type=int, nargs="*", default=[500, 1000])
+    parser.add_argument("--render", action="store_true", help="only rewrite refresh.md from refresh.json")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads((HERE / "results" / "refresh.json").read_text())
+        (HERE / "results" / "refresh.md").write_text(render(saved))
+        return
     torch.set_num_threads(1)
     result = report(walk(args), args)
     write(result, args)
