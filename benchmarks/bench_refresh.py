@@ -7,19 +7,19 @@ kit's MSE) after ``--warmup`` steps, and lets several refresh methods follow it,
 - ``tracker``: ``SubspaceTracker`` (tol 1e-2), explicit acceptance (the default now);
 - ``tracker-probes``: the old randomized acceptance (``probes=4``); each accepted "estimated"
   update is also checked explicitly (products not charged) to count how often a bad one passes;
-- ``subspace-rR``: subspace iteration, one block of k + oversample HVPs with Rayleigh-Ritz every
-  R steps (the basis stays fixed in between), no per-step certification;
-- ``rotate-pP``: a rotating partial block: each step P of the k basis vectors get one power step
-  (``x ← Hx``, orthogonalised against the others), so the whole basis is refreshed every k/P steps;
-- ``stochastic-sS``: one block power step with Rayleigh-Ritz on the Hessian of a fresh random
-  subsample of S of the 5000 samples each step (noise averaged by the warm start).
+- ``block-rR``: ``update(H, refresh="block")`` every R steps: subspace iteration, one block of
+  k + oversample HVPs with Rayleigh-Ritz (the basis stays fixed in between);
+- ``rotate-pP``: ``update(H, refresh="rotate", columns=P)`` every step: a rotating partial block,
+  P of the k basis vectors get one power step, so the basis is renewed every k/P steps;
+- ``stochastic-sS``: ``update(H_S, refresh="block")`` every step, H_S the Hessian of a fresh
+  random subsample of S of the 5000 samples (noise averaged by the warm start).
 
 Cost: full-data HVPs per projected step (a subsample HVP counts S/n of one), converted to
 full-data gradients with the ratio measured here (time of one block of k + oversample HVPs at
 fresh parameters / (k + oversample) / time of one full-data gradient), plus the step's own
 minibatch gradient (batch/n). Fidelity: sin of the largest principal angle between the method's
 basis and a tight Lanczos solve (tol 1e-4) every ``--check-every`` steps, taken on the step just
-before a refresh of the R- and P-methods (the stalest moment).
+before a refresh of the R-methods (the stalest moment).
 
 Full run: ``OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/bench_refresh.py --warmup 1000
 --steps 100 --check-every 10``; results in ``benchmarks/results/refresh.{json,md}``.
@@ -37,7 +37,7 @@ import torch
 
 from subspace_kit import HessianOperator, SubspaceTracker, top_eigen
 from subspace_kit.datasets import load
-from subspace_kit.eigen import orthonormalize, rayleigh_ritz, seeded_block
+from subspace_kit.eigen import seeded_block
 from subspace_kit.losses import mse
 from subspace_kit.models import build_model
 
@@ -70,45 +70,24 @@ class Tracker:
         return self.tracker.basis
 
 
-class SubspaceIteration:
-    """One block power step with Rayleigh-Ritz every ``every`` steps, on H or on a subsample."""
+class Cheap:
+    """``SubspaceTracker.update(op, refresh=mode)`` every ``every`` steps, ``op`` the full-data
+    Hessian or one of a fresh random subsample of ``subsample`` samples."""
 
-    def __init__(self, X0: torch.Tensor, every: int = 1, subsample: int | None = None):
-        self.X, self.every, self.subsample, self.U = X0, every, subsample, X0[:, :K]
+    def __init__(self, H, mode: str, every: int = 1, columns: int = 2, subsample: int | None = None):
+        self.tracker = SubspaceTracker(K, oversample=OVERSAMPLE, tol=1e-2)
+        self.tracker.update(H)  # the same cold start as the others
+        self.mode, self.every, self.columns, self.subsample = mode, every, columns, subsample
 
     def refresh(self, t, H, sub):
         if t % self.every:
             return 0.0
         op = sub(self.subsample) if self.subsample else H
-        HX = op @ self.X
-        theta, C = rayleigh_ritz(self.X, HX)
-        Z, HZ = self.X @ C[:, : self.X.shape[1]], HX @ C[:, : self.X.shape[1]]
-        self.X = orthonormalize(HZ)  # the free power step, ordered as the Ritz values
-        self.U = self.X[:, :K]
-        return self.X.shape[1] * (self.subsample / H.n if self.subsample else 1.0)
+        result = self.tracker.update(op, refresh=self.mode, columns=self.columns)
+        return result.matvecs * (self.subsample / H.n if self.subsample else 1.0)
 
     def basis(self):
-        return self.U
-
-
-class Rotating:
-    """Each step, ``per_step`` of the k basis vectors take one power step (Gauss-Seidel style)."""
-
-    def __init__(self, U0: torch.Tensor, per_step: int):
-        self.U, self.per_step = U0.clone(), per_step
-
-    def refresh(self, t, H, sub):
-        cols = [(t * self.per_step + i) % K for i in range(self.per_step)]
-        others = [j for j in range(K) if j not in cols]
-        V = H @ self.U[:, cols]
-        O = self.U[:, others]
-        for _ in range(2):
-            V = V - O @ (O.T @ V)
-        self.U[:, cols] = orthonormalize(V)
-        return float(self.per_step)
-
-    def basis(self):
-        return self.U
+        return self.tracker.basis
 
 
 # ------------------------------------------------------------------------------- the walk
@@ -149,7 +128,6 @@ def walk(args) -> dict:
     sgd_steps(model, data, args.warmup, gen)
     ratio = cost_ratio(model, data)
     H = HessianOperator(model, mse, data.X, data.Y)
-    start = top_eigen(H, K + OVERSAMPLE, tol=1e-4, method="lanczos")
     sub_gen = torch.Generator().manual_seed(1)
 
     def sub(size):
@@ -158,14 +136,14 @@ def walk(args) -> dict:
 
     methods = {"tracker": Tracker(), "tracker-probes": Tracker(probes=4)}
     for r in args.every:
-        methods[f"subspace-r{r}"] = SubspaceIteration(start.vectors.clone(), every=r)
+        methods[f"block-r{r}"] = Cheap(H, "block", every=r)
     for p in args.rotate:
-        methods[f"rotate-p{p}"] = Rotating(start.vectors[:, :K], p)
+        methods[f"rotate-p{p}"] = Cheap(H, "rotate", columns=p)
     for s in args.subsample:
-        methods[f"stochastic-s{s}"] = SubspaceIteration(start.vectors.clone(), subsample=s)
-    for m in methods.values():  # every method starts from the same exact subspace
+        methods[f"stochastic-s{s}"] = Cheap(H, "block", subsample=s)
+    for m in methods.values():
         if isinstance(m, Tracker):
-            m.tracker.update(H)
+            m.tracker.update(H)  # every method starts from the same cold solve
     hvps = {name: 0.0 for name in methods}
     seconds = {name: 0.0 for name in methods}
     sins = {name: [] for name in methods}
@@ -222,7 +200,7 @@ def render(saved: dict) -> str:
     meta, r, rows = saved["meta"], saved["ratio"], saved["rows"]
     lines = [f"Measured {meta['when']}, {meta['threads']} torch thread(s), torch {meta['torch']}; paper MLP on "
              f"MNIST-5k after {meta['warmup']} SGD steps, then {meta['steps']} SGD steps; every method refreshed "
-             f"every step (subspace-rR: every R steps); sin vs a tight solve (tol 1e-4) at steps "
+             f"every step (block-rR: every R steps); sin vs a tight solve (tol 1e-4) at steps "
              f"{', '.join(map(str, saved['checks']))}.", "",
              f"Full-data gradient {r['gradient_s'] * 1e3:.0f} ms, one HVP inside a block of {K + OVERSAMPLE} "
              f"{r['hvp_in_block_s'] * 1e3:.0f} ms = {r['gradients_per_hvp']:.2f} gradients (machine shared: "

@@ -120,7 +120,7 @@ def write(rows, table, args) -> None:
                 repeats=args.repeats, command=" ".join(["python", "benchmarks/bench_threads.py"] + sys.argv[1:]))
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "threads.json").write_text(json.dumps(dict(meta=meta, rows=rows, table=table), indent=1) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(dict(meta=meta, rows=rows, table=table), indent=1) + "\n")
     lines = [f"Measured {meta['when']} on {meta['machine']}, {meta['cpus']} CPUs, torch {meta['torch']}: "
              f"`class` preset truncated to {args.steps} steps (switch at {args.switch}), {args.repeats} run(s) "
              f"per cell, median seconds. `{meta['command']}`.", "",
@@ -132,7 +132,7 @@ def write(rows, table, args) -> None:
         lines.append(f"| {r['condition']} | {r['setting']} | {r['threads']} | {r['seconds']:.1f} | "
                      f"{r['ratio_to_best']:.2f} | {', '.join(f'{x:.1f}' for x in r['load_before'])} | "
                      f"{', '.join(f'{x:.1f}' for x in r['load_after'])} |")
-    (out / "threads.md").write_text("\n".join(lines) + "\n")
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--interleave", action="store_true", help="run all settings of a condition back to back")
+    parser.add_argument("--name", default="threads", help="results file name in benchmarks/results (no suffix)")
     args = parser.parse_args()
     if args.child:
         child(args.steps, args.switch)
@@ -151,6 +153,8 @@ def main() -> None:
     # 1 and 2 threads in every condition first, the variants after: a run stopped early (the
     # machine may be shared) still has the main comparison.
     groups = [[s for s in settings if s in ("1", "2")], [s for s in settings if s not in ("1", "2")]]
+    if args.interleave:  # every setting back to back in each condition: the fairest comparison on a shared machine
+        groups = [settings]
     for _ in range(args.repeats):
         for group in groups:
             for condition in args.conditions.split(","):

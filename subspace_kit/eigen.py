@@ -91,11 +91,10 @@ def orthonormalize(V: torch.Tensor) -> torch.Tensor:
     return Q
 
 
-def eigen_result(values, vectors, residuals, matvecs, tol, method, iterations=0, *, warn=True) -> EigenResult:
-    """An ``EigenResult``; ``converged`` when every residual is ≤ ``tol``, with a warning if not
-    (and ``warn``)."""
+def eigen_result(values, vectors, residuals, matvecs, tol, method, iterations=0) -> EigenResult:
+    """An ``EigenResult``; ``converged`` when every residual is ≤ ``tol``, with a warning if not."""
     converged = bool((residuals <= tol).all())
-    if not converged and warn:
+    if not converged:
         warnings.warn(
             f"top_eigen(method={method!r}) stopped before reaching tol={tol:g}: largest residual "
             f"{float(residuals.max()):.3g} after {matvecs} products. Raise max_matvecs or tol.",

@@ -143,16 +143,46 @@ def test_tracker_rejects_k_not_below_the_operator_size(symmetric_matrix):
         SubspaceTracker(0)
 
 
-def test_one_block_update_spends_one_block_and_reports_explicit_residuals(make_problem):
+def test_block_refresh_spends_one_block_and_moves_towards_the_new_subspace(make_problem, sin_largest_angle):
     model, X, Y = make_problem("mlp")
     H = HessianOperator(model, get_loss("mse"), X, Y)
     tracker = SubspaceTracker(3, oversample=2, tol=1e-8, cold_tol=1e-10)
     tracker.update(H)
     nudge(model, 1e-2)
-    result = tracker.update(H, one_block=True)
-    assert result.method == "iterated" and result.matvecs == 3 + 2
-    true = true_residuals(H, result)
-    assert torch.allclose(result.residuals, true, rtol=1e-3, atol=1e-12)
-    assert result.converged == bool((true <= 1e-8).all())
-    assert not result.converged  # a 1e-2 nudge moves the subspace by more than 1e-8
+    exact = top_eigen(H, 3, tol=1e-12, method="lanczos")
+    before = sin_largest_angle(tracker.basis, exact.vectors)
+    result = tracker.update(H, refresh="block")
+    assert result.method == "iterated" and result.matvecs == 3 + 2 and not result.converged
+    assert torch.isnan(result.residuals).all()  # not measured: the basis is the power step
+    assert sin_largest_angle(result.vectors, exact.vectors) < before / 3
+    assert torch.allclose(result.values, exact.values, rtol=1e-2)
     assert tracker.update(H).converged  # a full update afterwards certifies again
+
+
+def test_rotating_refresh_spends_columns_products_and_renews_every_vector_in_turn(make_problem, sin_largest_angle):
+    model, X, Y = make_problem("mlp")
+    H = HessianOperator(model, get_loss("mse"), X, Y)
+    tracker = SubspaceTracker(4, oversample=2, tol=1e-8, cold_tol=1e-10)
+    tracker.update(H)
+    nudge(model, 1e-2)
+    exact = top_eigen(H, 4, tol=1e-12, method="lanczos").vectors
+    before = sin_largest_angle(tracker.basis, exact)
+    spent = []
+    for _ in range(10):  # five sweeps of the 4 vectors, 2 at a time
+        result = tracker.update(H, refresh="rotate", columns=2)
+        spent.append(result.matvecs)
+        assert result.method == "rotated" and not result.converged
+        assert torch.isnan(result.residuals).all()
+        gram = result.vectors.T @ result.vectors
+        assert float((gram - torch.eye(4, dtype=gram.dtype)).abs().max()) <= 1e-12
+        block = tracker.state_dict()["block"]
+        assert torch.allclose(block.T @ block, torch.eye(6, dtype=block.dtype), atol=1e-12)
+    assert spent == [2] * 10
+    assert sin_largest_angle(tracker.basis, exact) < before / 10  # power steps converge to the new subspace
+
+
+def test_unknown_refresh_is_rejected_naming_it(make_problem):
+    model, X, Y = make_problem("mlp")
+    tracker = SubspaceTracker(2)
+    with pytest.raises(ValueError, match=r"^refresh must be one of"):
+        tracker.update(HessianOperator(model, get_loss("mse"), X, Y), refresh="partial")
