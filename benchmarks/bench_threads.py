@@ -125,7 +125,10 @@ def write(rows, table, args) -> None:
              f"`class` preset truncated to {args.steps} steps (switch at {args.switch}), {args.repeats} run(s) "
              f"per cell, median seconds. `{meta['command']}`.", "",
              "Ratio: to the fastest setting of the same condition in this run. Load: 1-minute load average "
-             "before / after each run (the busy processes count in it).", "",
+             "before / after each run (the busy processes count in it). "
+             + ("Settings of a condition ran back to back (--interleave)." if getattr(args, "interleave", False) else
+                "Order: 1 and 2 threads in every condition first, then the variants, minutes apart: on a shared "
+                "machine compare only rows with similar load."), "",
              "| condition | setting | torch threads | seconds | × best | load before | load after |",
              "|---|---|---|---|---|---|---|"]
     for r in table:

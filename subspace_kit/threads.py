@@ -1,19 +1,28 @@
 """How many CPU threads torch may use while the kit trains: one policy, in one place.
 
 Policy: **one thread**, unless ``$SUBSPACE_KIT_THREADS`` says otherwise (a positive integer, or
-``auto``). Why (``benchmarks/results/threads.md``, ``benchmarks/bench_threads.py``): on a busy
-machine torch's OpenMP threads spin against other processes and a run slows far more than fair
-sharing predicts (an 800-step class run: 2 threads 5.0x slower beside two busy processes,
-1 thread 1.6x; pinned to one CPU, 2 threads fight over it), while on a quiet 2-core machine a
-second thread saves at most about a quarter of the time. One thread is never far from the best
-setting in any of these conditions; two threads are far from it in two of them. One thread also
-makes a run's numbers independent of the machine's load: a policy that picked the count from
-the load would make the same config give different rows on different days (1 and 2 threads
-round differently).
+``auto``). Evidence (``benchmarks/bench_threads.py``; ``benchmarks/results/threads.md`` and
+``threads_passive.md``, a 200-step class run on a 2-core machine shared with other jobs, load
+average 4-13, so compare rows measured back to back):
 
-``SUBSPACE_KIT_THREADS=auto`` (opt-in, for a machine you have to yourself): at the start of the
-run, as many threads as CPUs this process may use minus the 1-minute load average, at least 1.
-``engine_threads()`` is the context in which the experiment engine runs.
+- torch's default OpenMP threads *spin* while they wait. Two of them on a loaded machine took
+  592 s where one thread took 109 s (load 13), and 697 s vs 106 s beside two busy processes:
+  the cliff of issue 13. Pinned to one CPU (``taskset -c 0``): 23.6 s vs 20.2 s.
+- One thread is never far from the best setting measured: 1.00-1.02x of two threads with
+  ``OMP_WAIT_POLICY=PASSIVE`` alone and on one CPU, 1.24x beside two busy processes.
+- Two threads with ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep) showed no cliff and were
+  the best or within 2 % everywhere. But that variable only acts if it is in the environment
+  before torch is loaded, which a library imported after ``import torch`` cannot arrange, so it
+  belongs in the environment a deployment controls (Binder's start script, ``make``):
+  ``OMP_WAIT_POLICY=PASSIVE SUBSPACE_KIT_THREADS=2``. Not measured here on a quiet machine,
+  where issue 13 saw 2 (spinning) threads 1.37x faster than one.
+- One thread also keeps a run's numbers independent of the machine: 1 and 2 threads round
+  differently, so a load-dependent count would give the same config different rows.
+
+``SUBSPACE_KIT_THREADS=auto`` (opt-in): at the start of the run, as many threads as CPUs this
+process may use minus the 1-minute load average, at least 1 (it can still meet the cliff if the
+machine gets busy later, unless ``OMP_WAIT_POLICY=PASSIVE`` is set). ``engine_threads()`` is
+the context in which the experiment engine runs.
 """
 from __future__ import annotations
 
