@@ -56,8 +56,11 @@ class EigenResult:
 
 
 # ---------------------------------------------------------------------------- helpers
-class NonFiniteOperatorError(ValueError):
-    """``H @ v`` gave nan or inf for a finite ``v``: the operator itself is not finite there."""
+class NonFiniteOperatorError(ValueError, torch.linalg.LinAlgError):
+    """``H @ v`` gave nan or inf for a finite ``v``: the operator itself is not finite there.
+
+    A ``ValueError`` (bad input) and a ``torch.linalg.LinAlgError``, so code that treats a failed
+    eigensolve as a diverged run (the engine's refresh) catches it too."""
 
 
 def apply_operator(H, V: torch.Tensor) -> torch.Tensor:

@@ -174,3 +174,12 @@ def test_projections_reject_complex_and_mixed_dtypes():
         dominant(torch.ones(6, dtype=torch.complex128), U)
     with pytest.raises(ValueError, match=r"^g and U must have the same dtype"):
         alignment(torch.ones(6, dtype=torch.float32), U)
+
+
+def test_a_non_finite_operator_error_is_also_a_linalg_error(make_problem):
+    # The engine marks a branch diverged when its refresh raises LinAlgError (issue 14, item 2).
+    model, X, Y = make_problem("mlp")
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = float("nan")
+    with pytest.raises(torch.linalg.LinAlgError):
+        top_eigen(HessianOperator(model, mse, X, Y), 2, method="lanczos")
