@@ -1,13 +1,14 @@
 """How many CPU threads torch may use while the kit trains: one policy, in one place.
 
 Policy: **one thread**, unless ``$SUBSPACE_KIT_THREADS`` says otherwise (a positive integer, or
-``auto``). Evidence (``benchmarks/bench_threads.py``; ``benchmarks/results/threads.md`` and
-``threads_passive.md``, a 200-step class run on a 2-core machine shared with other jobs, load
-average 4-13, so compare rows measured back to back):
+``auto``). Evidence (``benchmarks/bench_threads.py``; ``benchmarks/results/threads.md``,
+``threads_passive.md`` and ``threads_quiet.md``, a 200-step class run on a 2-core machine shared
+with other jobs, load average 1.3-13, so compare rows measured back to back):
 
-- torch's default OpenMP threads *spin* while they wait. Two of them on a loaded machine took
-  592 s where one thread took 109 s (load 13), and 697 s vs 106 s beside two busy processes:
-  the cliff of issue 13. Pinned to one CPU (``taskset -c 0``): 23.6 s vs 20.2 s.
+- torch's default OpenMP threads *spin* while they wait. With a single other job on the
+  machine (load 1.3-3.6) two threads took a median 197 s where one took 13.4 s (14.7x); at load
+  13, 592 s vs 109 s; beside two busy processes 697 s vs 106 s: the cliff of issue 13. Pinned
+  to one CPU (``taskset -c 0``): 23.6 s vs 20.2 s.
 - One thread is never far from the best setting measured: 1.00-1.02x of two threads with
   ``OMP_WAIT_POLICY=PASSIVE`` alone and on one CPU, 1.24x beside two busy processes.
 - Two threads with ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep) showed no cliff and were
