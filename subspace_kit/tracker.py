@@ -124,9 +124,8 @@ class SubspaceTracker:
           residual explicit and ≤ ``tol`` (unless over budget).
         - ``"block"``: exactly one block of ``k + oversample`` products: Rayleigh-Ritz on the
           carried block, then its free power step span(H Z), whose first k vectors are the
-          basis returned (one power step closer to the new subspace than the Ritz vectors,
-          measured 0.001 vs 0.04 rad on the paper's MLP); values are the Ritz values; no
-          residuals (NaN), ``method="iterated"``.
+          basis returned (one power step closer to the new subspace than the Ritz vectors);
+          values are the Ritz values; no residuals (NaN), ``method="iterated"``.
         - ``"rotate"``: ``columns`` products: that many of the k basis vectors take one power
           step (``x ← Hx``, orthogonalised against the others), in turn, so the whole basis is
           renewed every ``k / columns`` calls. Cheapest; no residuals (NaN) and the eigenvalues
