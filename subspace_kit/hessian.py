@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
-from ._validation import check_choice, check_int_range, check_vector_block
+from ._validation import check_choice, check_finite_data, check_int_range, check_vector_block
 
 BACKENDS = ("auto", "reverse", "forward")
 
@@ -60,6 +60,8 @@ class HessianOperator:
             raise ValueError(f"X and Y must have the same length; got len(X)={len(X)}, len(Y)={len(Y)}")
         if len(X) == 0:
             raise ValueError("X must hold at least one sample")
+        check_finite_data("X", X)
+        check_finite_data("Y", Y)
         if chunk_size is not None:
             chunk_size = check_int_range("chunk_size", chunk_size, 1)
         self.backend = check_choice("backend", backend, BACKENDS)
@@ -174,7 +176,33 @@ class HessianOperator:
             self._route = route
             self.num_matvecs += V.shape[1]
             return out.reshape(v.shape) if v.ndim == 1 else out
+        self._explain_data_problem()
         raise RuntimeError(f"no HVP route works for this model: {error}") from error
+
+    def _explain_data_problem(self) -> None:
+        """After every route failed: a ``ValueError`` saying what is wrong with X or Y when
+        the loss cannot even be evaluated on one sample (integer inputs to a float model,
+        class labels where the loss wants targets shaped like the outputs)."""
+        Xc, Yc, _ = next(self._chunks())
+        params = {n: p.detach() for n, p in zip(self._names, self._params)}
+        try:
+            with torch.no_grad():
+                out = functional_call(self.model, {**params, **self._buffers()}, (Xc,))
+        except Exception as exc:  # noqa: BLE001 -- any failure of the model on X is reported
+            hint = (f" X has dtype {self.X.dtype}; a model with float weights needs float inputs "
+                    "(pass X.float()), unless it takes integer ids such as tokens"
+                    if not self.X.is_floating_point() else "")
+            raise ValueError(f"model(X) fails on X of shape {tuple(self.X.shape)}: {exc}.{hint}") from exc
+        try:
+            with torch.no_grad():
+                self.loss_fn(out, Yc)
+        except Exception as exc:  # noqa: BLE001 -- any failure of the loss on Y is reported
+            labels = not self.Y.is_floating_point() and self.Y.ndim == 1 and out.ndim == 2
+            hint = (" Y looks like integer class labels; the kit's losses take one-hot targets "
+                    f"(torch.nn.functional.one_hot(Y, {out.shape[-1]}).float())." if labels else "")
+            raise ValueError(
+                f"loss_fn(model(X), Y) fails for Y of shape {tuple(self.Y.shape)} and dtype {self.Y.dtype} "
+                f"against outputs of shape (n, {', '.join(map(str, out.shape[1:]))}): {exc}.{hint}") from exc
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         return self @ v

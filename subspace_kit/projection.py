@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import torch
 
+from ._validation import check_basis
+
 
 def dominant(g: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
-    """Projection of ``g`` (P,) onto span(U)."""
+    """Projection of ``g`` (P,) (or each column of ``g`` (P, m)) onto span(U), U (P, k)."""
+    check_basis(g, U)
     return U @ (U.T @ g)
 
 
@@ -26,7 +29,10 @@ def interpolate(g: torch.Tensor, U: torch.Tensor, alpha: float, beta: float) -> 
 
 
 def alignment(g: torch.Tensor, U: torch.Tensor) -> float:
-    """χ_k(g) = ‖U Uᵀ g‖ / ‖g‖ in [0, 1]; 0 for a zero vector."""
+    """χ_k(g) = ‖U Uᵀ g‖ / ‖g‖ in [0, 1] for ``g`` (P,) and ``U`` (P, k); 0 for a zero vector."""
+    check_basis(g, U)
+    if g.ndim != 1:
+        raise ValueError(f"g must be one vector of shape ({U.shape[0]},); got {tuple(g.shape)}")
     norm = torch.linalg.vector_norm(g)
     if norm == 0:
         return 0.0

@@ -120,3 +120,54 @@ def test_top_eigen_does_not_mutate_its_inputs(symmetric_matrix):
     for method in ("lanczos", "scipy"):
         top_eigen(M, 2, tol=1e-8, method=method, v0=v0)
     assert torch.equal(M, M_before) and torch.equal(v0, v0_before)
+
+
+# ----------------------------------------------------------------- the one Lanczos kernel
+def test_lanczos_tridiagonal_returns_an_orthonormal_basis_and_its_tridiagonal(symmetric_matrix):
+    from subspace_kit import lanczos_tridiagonal
+
+    M = symmetric_matrix(torch.linspace(-3.0, 5.0, 40), seed=2)
+    v0 = torch.ones(40, dtype=M.dtype)
+    run = lanczos_tridiagonal(M, v0, 12, keep_products=True)
+    Q, T = run.basis.T, torch.diag(run.alpha) + torch.diag(run.beta[:-1], 1) + torch.diag(run.beta[:-1], -1)
+    assert run.steps == 12 and not run.invariant
+    assert torch.allclose(Q.T @ Q, torch.eye(12, dtype=M.dtype), atol=1e-12)
+    assert torch.allclose(Q.T @ M @ Q, T.to(M.dtype), atol=1e-10)
+    assert torch.allclose(run.products, (M @ Q).T, atol=1e-12)
+    assert torch.allclose(Q[:, 0], v0 / v0.norm())
+    # H Q = Q T + β_m q_{m+1} e_mᵀ: the residual of the last column has norm beta[-1]
+    R = M @ Q - Q @ T.to(M.dtype)
+    assert float(R[:, :-1].abs().max()) <= 1e-10
+    assert float(R[:, -1].norm()) == pytest.approx(float(run.beta[-1]), rel=1e-8)
+
+
+def test_lanczos_tridiagonal_stops_when_the_krylov_space_closes(symmetric_matrix):
+    from subspace_kit import lanczos_tridiagonal
+
+    M = torch.diag(torch.tensor([3.0, 3.0, 1.0, 1.0, -2.0], dtype=torch.float64))
+    run = lanczos_tridiagonal(M, torch.ones(5, dtype=torch.float64), 5)
+    assert run.invariant and run.steps == 3  # three distinct eigenvalues
+    assert sorted(run.ritz()[0].tolist()) == pytest.approx([-2.0, 1.0, 3.0])
+
+
+def test_dense_tensors_and_hessian_operators_satisfy_the_operator_protocol(make_problem):
+    from subspace_kit import Operator
+
+    model, X, Y = make_problem("mlp")
+    assert isinstance(HessianOperator(model, get_loss("mse"), X, Y), Operator)
+    assert isinstance(torch.eye(3), Operator)
+
+
+def test_curvature_modules_import_no_private_names_of_other_modules():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "subspace_kit"
+    core = ["eigen.py", "tracker.py", "hessian.py", "projection.py", "operators.py", "threads.py",
+            "theory/spectral_density.py"]
+    for name in core:
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                private = [a.name for a in node.names if a.name.startswith("_") and a.name != "__future__"]
+                assert not private, f"{name} imports private names {private} from {node.module}"

@@ -92,3 +92,31 @@ def test_bad_arguments_raise_value_errors_naming_them():
         spectral_density(A, sigma=-1.0)
     with pytest.raises(ValueError, match="square"):
         spectral_density(torch.ones(3, 4, dtype=F64))
+
+
+def _diagonal_operator():
+    # Identity eigenvectors: every Rademacher probe has (vᵀu_i)² = 1/P exactly, so each probe's
+    # spectral measure *is* the exact spectrum and the checks below need no sampling tolerance.
+    eigenvalues = _bulk_and_outliers()
+    return torch.diag(eigenvalues), eigenvalues.numpy()
+
+
+def test_short_lanczos_cdf_is_biased_not_exact_in_expectation():
+    A, eigenvalues = _diagonal_operator()
+    x = np.linspace(-1.5, 10.5, 500)
+    exact = (eigenvalues[None, :] <= x[:, None]).mean(axis=1)
+    short = spectral_density(A, num_probes=4, lanczos_steps=8)
+    full = spectral_density(A, num_probes=4, lanczos_steps=len(eigenvalues))
+    assert np.abs(short.cdf(x) - exact).max() > 0.05  # 8 nodes cannot follow a step function
+    assert np.abs(full.cdf(x) - exact).max() < 1e-8  # m = P: the quadrature is exact
+
+
+@pytest.mark.parametrize("steps", [4, 8, 20])
+def test_cdf_bounds_bracket_the_exact_cdf(steps):
+    A, eigenvalues = _diagonal_operator()
+    x = np.linspace(-1.5, 10.5, 2000)
+    exact = (eigenvalues[None, :] <= x[:, None]).mean(axis=1)
+    sd = spectral_density(A, num_probes=3, lanczos_steps=steps)
+    lower, upper = sd.cdf_bounds(x)
+    assert (lower <= exact + 1e-9).all() and (exact <= upper + 1e-9).all()
+    assert (lower <= sd.cdf(x) + 1e-12).all() and (sd.cdf(x) <= upper + 1e-12).all()
