@@ -29,8 +29,14 @@ class RunDiverged(RuntimeError):
 
 
 def make_tracker(cfg: RunConfig) -> SubspaceTracker:
-    """The subspace tracker of ``cfg`` (the one place a config becomes a tracker)."""
-    return SubspaceTracker(cfg.k, oversample=cfg.oversample, tol=cfg.tracker_tol)
+    """The subspace tracker of ``cfg`` (the one place a config becomes a tracker).
+
+    The engine keeps the randomized acceptance check (``probes=4``) that every shipped run and
+    switch point was computed with: the tracker's sound default (explicit residuals, ``probes=0``)
+    costs one more block per refresh and changes every run's numbers, so adopting it needs a
+    protocol bump and regenerated runs. Measured in benchmarks/results/refresh.md: 0 of 26
+    updates accepted by the randomized check had a true residual above the tolerance."""
+    return SubspaceTracker(cfg.k, oversample=cfg.oversample, tol=cfg.tracker_tol, probes=4)
 
 
 @dataclass
