@@ -186,3 +186,15 @@ def test_unknown_refresh_is_rejected_naming_it(make_problem):
     tracker = SubspaceTracker(2)
     with pytest.raises(ValueError, match=r"^refresh must be one of"):
         tracker.update(HessianOperator(model, get_loss("mse"), X, Y), refresh="partial")
+
+
+def test_a_one_dimensional_subspace_is_tracked_with_the_default_refresh():
+    # k = 1 (a class group's setting in notebook 15): the rotation width must not be checked when unused
+    torch.manual_seed(0)
+    A = torch.randn(8, 8, dtype=torch.float64)
+    H = A @ A.T
+    tracker = SubspaceTracker(1)
+    for _ in range(3):
+        result = tracker.update(H)
+    top = torch.linalg.eigh(H).eigenvectors[:, -1:]
+    assert abs(float((top.T @ result.vectors).abs().squeeze())) > 0.99
