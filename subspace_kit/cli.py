@@ -72,7 +72,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss")
     p.add_argument("--device")
     p.add_argument("--seed", type=int)
-    p.add_argument("--out", help="run store folder (default: $SUBSPACE_KIT_RUNS, else ./runs)")
+    p.add_argument("--out", help="run store folder (default: the per-user store of subspace_kit.paths)")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_eigen)
     p = sub.add_parser("check", help="list a run store's runs; damaged ones with the reason")
-    p.add_argument("--out", help="run store folder (default: $SUBSPACE_KIT_RUNS, else ./runs)")
+    p.add_argument("--out", help="run store folder (default: the per-user store of subspace_kit.paths)")
     p.add_argument("--seal", action="store_true",
                    help="add row counts and checksums to the summaries of ended runs stored without them")
     p.set_defaults(func=_check)
