@@ -130,8 +130,8 @@ def markdown(res: dict) -> str:
     if "paper_seconds_per_step" in res:
         lines += ["", f"The paper protocol took {res['paper_seconds_per_step']:.1f} s of wall time per step after the "
                   "switch (SGD, Dom-SGD and Bulk-SGD and the angle measurements, one thread, on a 2-core machine shared with "
-                  "other jobs: load average about 10)."]
-    lines += ["", "The two shipped settings over their own whole horizon (no paper-protocol reference that long):", "",
+                  "other jobs: load average between about 2 and 13 during this run)."]
+    lines += ["", "The two shipped settings over their own whole horizon:", "",
               "| setting | steps after the switch | final loss SGD | Dom | Bulk | Dom stall | Bulk pace | removed part |",
               "|---|---|---|---|---|---|---|---|"]
     for name, s in res["full_horizon"].items():
