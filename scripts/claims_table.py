@@ -51,7 +51,8 @@ def describe(cfg) -> str:
 
 
 def table(store: Path) -> str:
-    runs = [r for r in (RunStore.load_path(p) for p in sorted(Path(store).iterdir())) if r is not None]
+    # every readable run of the store, in key order (the index and the switch points are not runs)
+    runs = sorted(RunStore(store).runs(), key=lambda r: r.path.name)
     by_key = {r.config.key(): r for r in runs}
     count = Counter()
     parts = []

@@ -39,6 +39,7 @@ NOTEBOOK_RUNS = {
     "11_beyond_the_paper": ["sgd"],
     "12_cross_entropy": ["cross_entropy"],
     "13_other_models": ["cnn", "preset:cnn-class", "preset:transformer-class"],
+    "08_edge_of_stability": ["eos"],
 }
 # Phrases that assert a claim's verdict about a run.
 PHRASES = {
