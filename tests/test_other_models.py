@@ -100,8 +100,8 @@ FACTORIES = {"zeros", "ones", "full", "empty", "tensor", "as_tensor", "arange", 
              "randperm", "eye", "linspace"}
 # Host tensors on purpose, each moved to the run's device at once (or a host-side scalar).
 HOST_ON_PURPOSE = {
-    ("eigen.py", "_lanczos"): "Lanczos tridiagonal coefficients (float64, a tiny eigh)",
-    ("eigen.py", "_seeded_block"): "start block from a host generator: the same on every device",
+    ("eigen.py", "lanczos_tridiagonal"): "Lanczos tridiagonal coefficients (float64, a tiny eigh)",
+    ("eigen.py", "seeded_block"): "start block from a host generator: the same on every device",
     ("tracker.py", "_probe"): "random probes from a host generator, moved at once",
     ("experiment/optimizers.py", "gradient"): "minibatch indices from the branch's host generator, moved at once",
     ("experiment/problem.py", "build"): "data order, drawn before the data move to the device",
