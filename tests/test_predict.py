@@ -55,3 +55,14 @@ def test_no_prediction_reveals_without_blocking_and_keeps_the_input_open(class_r
 def test_a_prediction_outside_the_options_is_refused():
     with pytest.raises(ValueError, match="prediction must be one of"):
         Prediction("?", lambda: "a", options=["a", "b"], prediction="c")
+
+
+def test_reveal_before_anything_was_measured_says_so_and_keeps_the_answer_open():
+    def not_yet():
+        raise NameError("name 'measured' is not defined")
+
+    p = Prediction("Which keeps training?", not_yet, options=["dom", "bulk"])
+    p.input.value = "bulk"
+    text = p.reveal()
+    assert "Nothing measured yet" in text and "Run the cells below" in text
+    assert not p.input.disabled and not p.button.disabled  # the student can still reveal later

@@ -68,7 +68,12 @@ class Prediction:
         if prediction is not None:
             self.input.value = prediction
         guess = self.input.value
-        measured = self.measure()
+        try:
+            measured = self.measure()
+        except Exception as exc:  # e.g. the cells that measure have not run yet: say so, never a traceback
+            text = f"Nothing measured yet ({type(exc).__name__}: {exc}). Run the cells below, then press Reveal."
+            self.revealed_text, self.result.value = text, message_html(text, "info")
+            return text
         text, kind = self.compare(guess, measured)
         self.revealed_text = text
         self.result.value = message_html(text, kind)
