@@ -119,3 +119,14 @@ def sin_largest_angle():
         return float(torch.linalg.matrix_norm(U - V @ (V.T @ U), ord=2))
 
     return sin
+
+
+@pytest.fixture(scope="module")
+def class_run():
+    """The shipped run of the ``class`` preset, as stored (skips when this copy lacks it)."""
+    from subspace_kit.experiment.shipped import stored_shipped
+
+    result = stored_shipped("class")
+    if result is None:
+        pytest.skip("the shipped class run is not in this checkout")
+    return result

@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("ipywidgets")
-from subspace_kit import paths  # noqa: E402
 from subspace_kit.experiment import RunStore  # noqa: E402
 from subspace_kit.widgets.predict import (Prediction, bulk_throws_away, mean_removed_fraction,  # noqa: E402
                                           progress_after_switch, which_keeps_training)
-
-
-@pytest.fixture(scope="module")
-def class_run():
-    result = RunStore.load_path(paths.shipped_runs() / "0655fedbf94c8d43")
-    if result is None:
-        pytest.skip("the shipped class run is not in this checkout")
-    return result
 
 
 def test_which_keeps_training_is_measured_from_the_run(class_run):

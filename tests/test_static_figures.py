@@ -8,21 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from subspace_kit import paths
 from subspace_kit.experiment import RunStore
 from subspace_kit.experiment.figures import headline_figure
 from subspace_kit.widgets.static import bundle, png_bytes, to_matplotlib
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def class_run():
-    result = RunStore.load_path(paths.shipped_runs() / "0655fedbf94c8d43")
-    if result is None:
-        pytest.skip("the shipped class run is not in this checkout")
-    return result
 
 
 def test_static_copy_draws_every_visible_line_on_its_own_axes(class_run):
