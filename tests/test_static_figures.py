@@ -8,7 +8,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from subspace_kit.experiment import RunStore
 from subspace_kit.experiment.figures import headline_figure
 from subspace_kit.widgets.static import bundle, png_bytes, to_matplotlib
 
