@@ -40,6 +40,10 @@ NOTEBOOK_RUNS = {
     "12_cross_entropy": ["cross_entropy"],
     "13_other_models": ["cnn", "preset:cnn-class", "preset:transformer-class"],
     "08_edge_of_stability": ["eos"],
+    "01_welcome": ["class"],
+    "03_gradients_in_a_tiny_subspace": ["class"],
+    "04_does_sgd_happen_there": ["class"],
+    "07_noise_is_the_cause": ["sgd"],
 }
 # Phrases that assert a claim's verdict about a run.
 PHRASES = {
