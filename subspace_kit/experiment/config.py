@@ -27,7 +27,8 @@ PROJECT_ON = ("update", "gradient")
 DATA_SOURCES = ("auto", "glue", "substitute")  # sst2-1k only; see datasets/sst2.py
 # Fields added after protocol 1 stay out of the hash while at their default, so the keys of
 # existing run stores (data/runs) do not change.
-_LATE_FIELDS = {"data_source": "auto"}
+_LATE_FIELDS = {"data_source": "auto", "refresh_method": "full", "refresh_columns": 2, "certify_every": 100}
+REFRESH_METHODS = ("full", "rotate")
 MODE_LABELS = {"none": "", "dom": "Dom-", "bulk": "Bulk-", "interp": "Interp-"}
 OPTIMIZER_LABELS = {"sgd": "SGD", "gd": "GD", "sam": "SAM", "momentum": "SGD+momentum", "adam": "Adam"}
 
@@ -44,7 +45,13 @@ class RunConfig:
     ``switch_step``); if the rule has not fired by ``max_switch_step`` the run switches there
     and says so in the summary. ``refresh_every`` steps between subspace refreshes (1 is the
     paper's protocol); ``hessian_samples`` how many of the first training samples define the
-    Hessian (``None``: all). ``project_on`` for momentum/Adam: project the final ``"update"``
+    Hessian (``None``: all). ``refresh_method``: ``"full"`` (a warm tracker update to tolerance
+    ``tracker_tol`` at every refresh, randomized acceptance: how every run of protocol 1 was made)
+    or ``"rotate"`` (``refresh_columns`` Hessian-vector products per refresh, a power step on that
+    many basis vectors in turn, certified every ``certify_every`` steps after the switch by a full
+    update with explicit residuals; the run logs ``subspace_sin``, the sine of the largest angle
+    between the rotated basis and the certified one, at each certification; measured in
+    benchmarks/results/refresh.md). ``project_on`` for momentum/Adam: project the final ``"update"``
     (optimizer state unprojected) or the ``"gradient"`` fed to the optimizer.
     ``data_source`` for ``sst2-1k``: ``"glue"`` (the real SST-2, downloaded), ``"substitute"``
     (the offline Rotten-Tomatoes stand-in) or ``"auto"`` (GLUE when reachable: the data then
@@ -79,6 +86,9 @@ class RunConfig:
     switch_check_every: int = 100
     max_switch_step: int | None = None
     refresh_every: int = 1
+    refresh_method: str = "full"
+    refresh_columns: int = 2
+    certify_every: int = 100
     hessian_samples: int | None = None
     tracker_tol: float = 1e-2
     oversample: int = 2
@@ -184,6 +194,7 @@ class RunConfig:
         check_choice("switch", self.switch, ("rule", "step"))
         check_choice("dtype", self.dtype, ("float32", "float64"))
         check_choice("data_source", self.data_source, DATA_SOURCES)
+        check_choice("refresh_method", self.refresh_method, REFRESH_METHODS)
         if self.data_source != "auto" and self.dataset != "sst2-1k":
             raise ValueError(f"data_source={self.data_source!r} applies to dataset 'sst2-1k' only; "
                              f"got dataset={self.dataset!r} (leave data_source='auto')")
@@ -205,8 +216,9 @@ class RunConfig:
 
     def _check_integers(self) -> None:
         for name, low in (("k", 1), ("batch_size", 1), ("steps", 1), ("switch_step", 0), ("switch_check_every", 1),
-                          ("refresh_every", 1), ("log_every", 1), ("checkpoint_every", 1)):
+                          ("refresh_every", 1), ("log_every", 1), ("checkpoint_every", 1), ("certify_every", 1)):
             _integer(name, getattr(self, name), low)
+        _integer("refresh_columns", self.refresh_columns, 1, int(self.k) + 1)  # at most k (k checked above)
         # The tracker carries k + oversample vectors of the parameter dimension: more than a few
         # hundred costs memory and HVPs for nothing (the paper's trackers use a handful).
         _integer("oversample", self.oversample, 0, MAX_OVERSAMPLE + 1)
@@ -300,7 +312,8 @@ def _check_unit_interval(name: str, value) -> None:
 _FLOAT_FIELDS = {"lr", "momentum", "adam_beta1", "adam_beta2", "adam_eps", "rho", "interp_alpha", "interp_beta",
                  "switch_threshold", "switch_ema", "tracker_tol"}
 _INT_FIELDS = {"n_train", "batch_size", "k", "steps", "switch_step", "switch_check_every", "max_switch_step",
-               "refresh_every", "hessian_samples", "oversample", "log_every", "checkpoint_every", "seed"}
+               "refresh_every", "refresh_columns", "certify_every", "hessian_samples", "oversample", "log_every",
+               "checkpoint_every", "seed"}
 
 
 def _reject_unknown(d: dict) -> None:
@@ -323,6 +336,15 @@ PRESETS: dict[str, dict] = {
     # the paper's switch rule, subspace refreshed every 5 steps instead of every step.
     "long": dict(steps=8000, k=10, lr=0.01, batch_size=50, refresh_every=5, switch="rule",
                  switch_check_every=100, max_switch_step=6000, log_every=50, checkpoint_every=250),
+    # The reference run of the fidelity benchmarks (benchmarks/results/reference.md): the paper's
+    # protocol (full 5000-sample Hessian, the replication's switch rule checked every 100 steps,
+    # 20,000 steps) with the cheap refresh: every step one Hessian-vector product renews one basis
+    # vector in turn, and every 100 steps a full update with explicit residuals ≤ 1e-3 certifies
+    # the subspace and logs the angle the cheap refresh had drifted to (subspace_sin).
+    # max_switch_step guards the run's length if the rule never fires (the summary says so).
+    "reference": dict(steps=20_000, k=10, lr=0.01, batch_size=50, refresh_every=1, refresh_method="rotate",
+                      refresh_columns=1, certify_every=100, tracker_tol=1e-3, switch="rule",
+                      switch_check_every=100, max_switch_step=10_000, log_every=50, checkpoint_every=500),
     "smoke": dict(steps=60, k=3, lr=0.01, batch_size=50, n_train=500, refresh_every=5, switch="step",
                   switch_step=30, hessian_samples=200, log_every=5, checkpoint_every=20),
     # The paper's other two panels of Figure 1 (shared/paper/BRIEF.md): Cohen et al.'s cnn-relu on

@@ -7,7 +7,9 @@ computed (its gradient ``g`` and update ``Δθ``, both (P,)). Columns (units):
 the update on the basis U in use; ``sharpness`` λ1 and ``eig_i`` λi of the last refresh;
 ``two_over_lr`` 2/η; ``update_norm`` ‖Δθ‖; ``eff_lr_dom`` / ``eff_lr_bulk`` ‖P Δθ‖/‖P g‖ for the
 dominant and bulk projections P (η for plain SGD); ``tracker_residual`` the largest relative
-residual of the last refresh; ``hvps`` Hessian-vector products so far; ``wall`` seconds.
+residual of the last refresh; ``hvps`` Hessian-vector products so far; ``wall`` seconds;
+``subspace_sin`` (runs with ``refresh_method="rotate"`` only) the sine of the largest angle between
+the basis the cheap refresh gave at a certification step and the certified one.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ TEXT_COLUMNS = ("phase", "mode")
 
 def columns(cfg: RunConfig) -> list[str]:
     """Every column of a run's rows, in file order."""
-    return BASE_COLUMNS + [f"eig_{i + 1}" for i in range(cfg.k)]
+    extra = ["subspace_sin"] if cfg.refresh_method == "rotate" else []
+    return BASE_COLUMNS + extra + [f"eig_{i + 1}" for i in range(cfg.k)]
 
 
 def complete(row: dict, cfg: RunConfig) -> dict:
@@ -49,6 +52,8 @@ def measure_row(problem: Problem, traj, t: int, g: torch.Tensor, delta: torch.Te
     row = {"step": t, "mode": traj.mode, "train_loss": loss, "train_acc": acc, "batch_loss": batch_loss,
            "update_norm": float(delta.norm()), "two_over_lr": 2 / cfg.lr, "hvps": traj.hvps,
            "tracker_residual": traj.residual}
+    if math.isfinite(traj.sin):
+        row["subspace_sin"] = traj.sin
     U = traj.basis
     if U is not None and (traj.mode != "none" or measure):
         full_g = full_loss_and_grad(traj.model, problem.loss_fn, problem.X, problem.Y)[1]

@@ -5,7 +5,7 @@ replication's rule, ``switch.SwitchRule``). Phase 2 forks one trajectory per req
 the *same* parameters, optimizer state and minibatch stream and advances them in lock-step, so
 SGD, Dom-SGD and Bulk-SGD share their history up to the switch and their curves grow side by side.
 
-Cadences: projected trajectories refresh their basis (warm-started tracker on the Hessian of the
+Cadences (``refresh_kind``): projected trajectories refresh their basis (warm-started tracker on the Hessian of the
 first ``hessian_samples`` training samples) every ``refresh_every`` steps; unprojected ones
 (phase 1 and mode ``none``) measure it every ``switch_check_every`` steps, so their
 ``alignment_full`` is logged at those steps only. Metrics are logged every ``log_every`` steps,
@@ -248,11 +248,12 @@ def phase2(s: Session) -> Iterator[dict]:
             return
         t, since = state.t, state.t - state.switch_step
         measure = since % cfg.switch_check_every == 0
-        log = since % cfg.log_every == 0 or t == cfg.steps - 1
+        certify = cfg.refresh_method == "rotate" and since % cfg.certify_every == 0
+        log = since % cfg.log_every == 0 or t == cfg.steps - 1 or certify
         for br in state.branches:
             if br.status != "running":
                 continue
-            refresh = since % cfg.refresh_every == 0 if br.mode != "none" else measure
+            refresh = refresh_kind(cfg, br.mode, since, measure)
             try:
                 row = br.step(s.problem, t, refresh=refresh, log=log, measure=measure)
             except RunDiverged as exc:
@@ -263,6 +264,18 @@ def phase2(s: Session) -> Iterator[dict]:
         s.advance()
         if all(br.status != "running" for br in state.branches):
             break
+
+
+def refresh_kind(cfg: RunConfig, mode: str, since: int, measure: bool) -> str | None:
+    """The refresh a phase-2 trajectory of ``mode`` makes ``since`` steps after the switch
+    (``Trajectory.refresh``'s ``how``, or ``None``): an unprojected one only where alignment is
+    measured; a projected one every ``refresh_every`` steps, and with ``refresh_method="rotate"``
+    a certification every ``certify_every`` steps (the first one at the switch)."""
+    if mode == "none":
+        return "full" if measure else None
+    if cfg.refresh_method == "rotate" and since % cfg.certify_every == 0:
+        return "certify"
+    return cfg.refresh_method if since % cfg.refresh_every == 0 else None
 
 
 # ---------------------------------------------------------------------------- the protocol

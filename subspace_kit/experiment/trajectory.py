@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..hessian import HessianOperator
+from ..theory.angles import principal_angles
 from ..tracker import SubspaceTracker
 from . import metrics
 from .config import RunConfig
@@ -31,12 +32,14 @@ class RunDiverged(RuntimeError):
 def make_tracker(cfg: RunConfig) -> SubspaceTracker:
     """The subspace tracker of ``cfg`` (the one place a config becomes a tracker).
 
-    The engine keeps the randomized acceptance check (``probes=4``) that every shipped run and
-    switch point was computed with: the tracker's sound default (explicit residuals, ``probes=0``)
-    costs one more block per refresh and changes every run's numbers, so adopting it needs a
-    protocol bump and regenerated runs. Measured in benchmarks/results/refresh.md: 0 of 26
-    updates accepted by the randomized check had a true residual above the tolerance."""
-    return SubspaceTracker(cfg.k, oversample=cfg.oversample, tol=cfg.tracker_tol, probes=4)
+    ``refresh_method="full"`` (every run of protocol 1) keeps the randomized acceptance check
+    (``probes=4``) that every shipped run and switch point was computed with: the tracker's sound
+    default (explicit residuals, ``probes=0``) costs one more block per refresh and changes those
+    runs' numbers. Measured in benchmarks/results/refresh.md: 0 of 26 updates accepted by the
+    randomized check had a true residual above the tolerance. ``refresh_method="rotate"`` runs
+    are new: their full updates (phase-1 checks, certifications) accept on explicit residuals."""
+    probes = 0 if cfg.refresh_method == "rotate" else 4
+    return SubspaceTracker(cfg.k, oversample=cfg.oversample, tol=cfg.tracker_tol, probes=probes)
 
 
 @dataclass
@@ -44,7 +47,9 @@ class Trajectory:
     """One trajectory: its model, update rule (with state), subspace tracker and minibatch RNG.
 
     ``hvps`` counts Hessian-vector products along it (a fork starts with its source's count);
-    ``eigs`` (k,) and ``residual`` are those of the last refresh; ``status`` is ``running`` until
+    ``eigs`` (k,) and ``residual`` are those of the last refresh; ``sin`` the sine of the largest
+    angle between the rotated and the certified basis when this step's refresh certified (NaN
+    otherwise); ``status`` is ``running`` until
     the trajectory ends (``completed``, ``diverged`` with ``message``)."""
 
     mode: str
@@ -57,6 +62,7 @@ class Trajectory:
     message: str = ""
     eigs: torch.Tensor | None = None
     residual: float = math.nan
+    sin: float = math.nan
 
     @classmethod
     def start(cls, problem: Problem, mode: str = "none", gen: torch.Generator | None = None) -> "Trajectory":
@@ -72,13 +78,22 @@ class Trajectory:
         return self.tracker.basis
 
     # ------------------------------------------------------------------ moving
-    def refresh(self, problem: Problem, t: int) -> None:
-        """Re-solve the top-k subspace at the current parameters (warm-started). A solver failure
-        on blown-up parameters (non-finite curvature) raises ``RunDiverged``; any other error
-        propagates (the run then fails with its message)."""
+    def refresh(self, problem: Problem, t: int, how: str = "full") -> None:
+        """Re-solve the top-k subspace at the current parameters (warm-started): ``"full"`` a
+        tracker update to tolerance; ``"rotate"`` ``cfg.refresh_columns`` products (no residuals);
+        ``"certify"`` the rotation this step would have made, then a full update, recording
+        ``sin`` between the two. A solver failure on blown-up parameters (non-finite curvature)
+        raises ``RunDiverged``; any other error propagates (the run then fails with its message)."""
         H = HessianOperator(self.model, problem.loss_fn, problem.Xh, problem.Yh)
+        columns = problem.cfg.refresh_columns
         try:
-            result = self.tracker.update(H)
+            if how == "certify":
+                rotated = self.tracker.update(H, refresh="rotate", columns=columns)
+                self.hvps += rotated.matvecs
+                result = self.tracker.update(H)
+                self.sin = float(principal_angles(rotated.vectors, result.vectors)[0])
+            else:
+                result = self.tracker.update(H, refresh=how, columns=columns)
         except (torch.linalg.LinAlgError, ValueError) as exc:
             loss, _ = evaluate(self.model, problem.loss_fn, problem.X, problem.Y, problem.labels)
             blown_up = (isinstance(exc, torch.linalg.LinAlgError) or "non-finite" in str(exc)
@@ -90,16 +105,18 @@ class Trajectory:
         self.hvps += result.matvecs
         self.eigs, self.residual = result.values, float(result.residuals.max())
 
-    def step(self, problem: Problem, t: int, *, refresh: bool = False, log: bool = False,
+    def step(self, problem: Problem, t: int, *, refresh: bool | str | None = False, log: bool = False,
              measure: bool = False, basis: torch.Tensor | None = None) -> dict | None:
-        """Advance by one step at index ``t`` (refreshing the basis first when ``refresh``;
+        """Advance by one step at index ``t`` (refreshing the basis first when ``refresh``:
+        ``True`` or ``"full"``, ``"rotate"``, ``"certify"``, see ``refresh``;
         ``basis`` (P, k): project on this orthonormal basis instead of the tracker's);
         return the metric row (``metrics.measure_row``; alignments on an unprojected trajectory
         only when ``measure``) when ``log`` or ``measure``, else ``None``. ``RunDiverged`` when
         the loss or the update is non-finite."""
         cfg = problem.cfg
+        self.sin = math.nan
         if refresh:
-            self.refresh(problem, t)
+            self.refresh(problem, t, "full" if refresh is True else refresh)
         batch_loss, g = self.rule.gradient(problem, self.model, self.gen)
         project = make_projection(self.mode, self.basis if basis is None else basis, cfg.interp_alpha, cfg.interp_beta)
         delta = self.rule.step(g, project)
