@@ -327,3 +327,38 @@ def test_switch_rule_state_round_trips_and_refuses_the_other_form():
     assert math.isnan(SwitchRule().value)
     with pytest.raises(ValueError, match="bias-corrected-ema"):
         SwitchRule().load_state_dict(BiasCorrectedRule().state_dict())
+
+
+# ---------------------------------------------------------------------------- what the projection acts on
+@pytest.mark.parametrize("optimizer,project_on", [("sgd", "update"), ("momentum", "update"), ("momentum", "gradient"),
+                                                  ("adam", "update"), ("adam", "gradient")])
+def test_acted_on_is_the_vector_the_projection_receives(optimizer, project_on):
+    """``acted_on`` (logged as alignment_base_update) computed by hand: the unprojected momentum /
+    Adam update when projecting the update, the gradient otherwise."""
+    g1, g2 = _grads(6, 2)
+    U = _basis(6, 2, 4)
+    rule = _rule(optimizer, project_on)
+    rule.step(g1, make_projection("bulk", U))
+    rule.step(g2, make_projection("bulk", U))
+    if optimizer == "momentum" and project_on == "update":
+        want = LR * (BETA * g1 + g2)
+    elif optimizer == "adam" and project_on == "update":
+        m = B1 * (1 - B1) * g1 + (1 - B1) * g2
+        v = B2 * (1 - B2) * g1 ** 2 + (1 - B2) * g2 ** 2
+        want = LR * (m / (1 - B1 ** 2)) / ((v / (1 - B2 ** 2)).sqrt() + EPS)
+    else:
+        want = g2
+    assert torch.allclose(rule.acted_on, want, rtol=1e-12, atol=1e-15)
+
+
+def test_a_momentum_run_logs_the_base_update_and_decides_the_removed_part(tiny, tmp_path):
+    from subspace_kit.experiment import run
+    from subspace_kit.experiment.report import claims
+
+    result = run(tiny_config(optimizer="momentum", project_on="update"), store=tmp_path)
+    bulk = result.main_rows("bulk")
+    assert all(0 <= r["alignment_base_update"] <= 1 for r in bulk)
+    assert any(abs(r["alignment_base_update"] - r["alignment_batch"]) > 1e-3 for r in bulk)  # not the gradient
+    removed = [c for c in claims(result) if c.key == "removed_part"][0]
+    assert removed.verdict in ("yes", "no") and removed.values["column"] == "alignment_base_update"
+    assert result.summary["num_parameters"] == sum(p.numel() for p in trainable(Problem.build(result.config).template))

@@ -4,7 +4,9 @@ A row is measured *before* the step at its index is applied, from the quantities
 computed (its gradient ``g`` and update ``Δθ``, both (P,)). Columns (units):
 ``train_loss`` / ``train_acc`` over the whole training set; ``batch_loss`` of the step's batch;
 ``alignment_full`` / ``_batch`` / ``_update``: χ_k of the full gradient, the step's gradient and
-the update on the basis U in use; ``sharpness`` λ1 and ``eig_i`` λi of the last refresh;
+the update on the basis U in use; ``alignment_base_update``: χ_k of the vector the projection acts
+on (the base method's unprojected update; the gradient for SGD-type rules and
+``project_on="gradient"``), logged since protocol 1's shipped runs were made; ``sharpness`` λ1 and ``eig_i`` λi of the last refresh;
 ``two_over_lr`` 2/η; ``update_norm`` ‖Δθ‖; ``eff_lr_dom`` / ``eff_lr_bulk`` ‖P Δθ‖/‖P g‖ for the
 dominant and bulk projections P (η for plain SGD); ``tracker_residual`` the largest relative
 residual of the last refresh; ``hvps`` Hessian-vector products so far; ``wall`` seconds;
@@ -22,8 +24,11 @@ from .config import RunConfig
 from .problem import Problem, evaluate, full_loss_and_grad
 
 BASE_COLUMNS = ["step", "phase", "mode", "train_loss", "train_acc", "batch_loss", "alignment_full",
-                "alignment_batch", "alignment_update", "sharpness", "two_over_lr", "update_norm",
+                "alignment_batch", "alignment_update", "alignment_base_update", "sharpness", "two_over_lr", "update_norm",
                 "eff_lr_dom", "eff_lr_bulk", "tracker_residual", "hvps", "wall"]
+# Columns added after the shipped switch points and runs were written: a stored file may lack them
+# (read as not measured).
+LATE_COLUMNS = ("alignment_base_update",)
 INT_COLUMNS = ("step", "hvps")  # every other numeric column is a float
 TEXT_COLUMNS = ("phase", "mode")
 
@@ -60,6 +65,8 @@ def measure_row(problem: Problem, traj, t: int, g: torch.Tensor, delta: torch.Te
         row["alignment_full"] = alignment(full_g, U)
         row["alignment_batch"] = alignment(g, U)
         row["alignment_update"] = alignment(delta, U)
+        if traj.rule.acted_on is not None:
+            row["alignment_base_update"] = alignment(traj.rule.acted_on, U)
         row["eff_lr_dom"] = norm_ratio(dominant(delta, U), dominant(g, U))
         row["eff_lr_bulk"] = norm_ratio(bulk(delta, U), bulk(g, U))
     if traj.eigs is not None:

@@ -43,7 +43,9 @@ class UpdateRule:
     """The base optimizer's state and step, on flat vectors.
 
     ``gradient(problem, model, gen)`` returns the loss and gradient the rule is fed;
-    ``step(g, project)`` returns Δθ (P,) and advances the state. ``state_dict`` /
+    ``step(g, project)`` returns Δθ (P,) and advances the state; ``acted_on`` is then the vector
+    the projection was applied to (the unprojected update, or the gradient with
+    ``project_on="gradient"`` and for SGD-type rules), logged as ``alignment_base_update``. ``state_dict`` /
     ``load_state_dict`` hold plain tensors (saved without pickle by the run store).
     """
 
@@ -54,6 +56,7 @@ class UpdateRule:
         self.beta1, self.beta2, self.eps, self.project_on = beta1, beta2, eps, project_on
         self.batch_size, self.rho = batch_size, rho
         self.state: dict[str, torch.Tensor] = {}
+        self.acted_on: torch.Tensor | None = None
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> "UpdateRule":
@@ -82,9 +85,13 @@ class UpdateRule:
         return loss, g
 
     def step(self, g: torch.Tensor, project: Projection) -> torch.Tensor:
+        def kept(v: torch.Tensor) -> torch.Tensor:
+            self.acted_on = v
+            return project(v)
+
         if self.project_on == "gradient" or self.optimizer in ("sgd", "gd", "sam"):
-            return self._base_step(project(g), lambda d: d)
-        return self._base_step(g, project)
+            return self._base_step(kept(g), lambda d: d)
+        return self._base_step(g, kept)
 
     def _base_step(self, g: torch.Tensor, project: Projection) -> torch.Tensor:
         if self.optimizer in ("sgd", "gd", "sam"):

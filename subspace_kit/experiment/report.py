@@ -20,8 +20,9 @@ The claims, with the thresholds below:
 - ``bulk_pace``: Bulk's decrease is at least ``KEEPS_PACE`` of the base optimizer's.
 - ``removed_part``: the dominant part that Bulk removes is the larger part of the update the
   base method would take, measured where the projection acts (``‖P_k v‖² / ‖v‖² >
-  MOST_OF_NORM``). For momentum/Adam projected on the *update*, that update is not logged by the
-  engine (it would be ``alignment_base_update``): undecidable rather than a stand-in.
+  MOST_OF_NORM``), from ``alignment_base_update``. Runs made before the engine logged it read
+  ``alignment_batch`` where that is the same vector; for momentum/Adam projected on the *update*
+  they are undecidable rather than decided by a stand-in.
 """
 from __future__ import annotations
 
@@ -167,19 +168,22 @@ def _progress_claim(result: RunResult, base_run: RunResult, mode: str) -> Claim:
 
 # ---------------------------------------------------------------------------- the removed part
 def removed_quantity(result: RunResult) -> tuple[str | None, str]:
-    """The logged column that measures χ of the update the base method would take, where the
-    projection acts, in the Bulk branch; and its name in words. ``(None, why)`` if not logged."""
+    """The logged column that measures χ of the vector the projection acts on in the Bulk branch
+    (``alignment_base_update``; runs made before the engine logged it: ``alignment_batch``, the
+    same vector for SGD-type rules and ``project_on="gradient"``), and that vector in words.
+    ``(None, why)`` when it was not logged."""
     cfg = result.config
-    if any(is_finite(r.get("alignment_base_update")) for r in result.main_rows("bulk")):
-        return "alignment_base_update", f"the unprojected {cfg.label('none')} update"
+    logged = any(is_finite(r.get("alignment_base_update")) for r in result.main_rows("bulk"))
     if cfg.optimizer in ("momentum", "adam") and cfg.project_on == "update":
+        if logged:
+            return "alignment_base_update", f"the unprojected {cfg.label('none')} update"
         return None, (f"the projection acts on {cfg.label('none')}'s update, whose unprojected value this run "
                       "did not log (metric alignment_base_update); χ of the gradient would measure something else")
     what = {"gd": "full-batch gradient", "sam": "SAM gradient (at the ascent point)"}.get(cfg.optimizer,
                                                                                        "minibatch gradient")
     if cfg.optimizer in ("momentum", "adam"):
         what += f" fed to {cfg.label('none')} (the projection acts on it)"
-    return "alignment_batch", what
+    return ("alignment_base_update" if logged else "alignment_batch"), what
 
 
 def removed_part_claim(result: RunResult) -> Claim:

@@ -154,6 +154,7 @@ class Session:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=self.cfg.steps, initial=state.t, desc=f"{self.cfg.label('none')} run", unit="step")
         self.summary = {"status": "running", "config_key": self.cfg.key(), "threads": state.threads,
+                        "num_parameters": sum(p.numel() for p in trainable(problem.template)),
                         "labels": {m: self.cfg.label(m) for m in self.cfg.modes}}
         if self.cfg.switch == "rule":
             self.summary["switch_rule"] = SwitchRule.FORM

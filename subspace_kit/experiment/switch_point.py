@@ -28,7 +28,7 @@ import numpy as np
 
 from .checkpoint import FORMAT, Checks, CheckpointError, check_trajectory, from_arrays, to_arrays
 from .config import RunConfig
-from .metrics import INT_COLUMNS, TEXT_COLUMNS, columns
+from .metrics import INT_COLUMNS, LATE_COLUMNS, TEXT_COLUMNS, columns
 from .switch import SwitchRule
 
 FOLDER = "switch_points"
@@ -89,8 +89,10 @@ class SwitchPoint:
         checks.text("rule.form")
         check_trajectory(checks, "base.", num_params, cfg.dtype, cfg.k)
         numeric = [c for c in columns(cfg) if c not in TEXT_COLUMNS]
-        if [str(c) for c in checks.get("row_columns")] != numeric:
+        stored = [str(c) for c in checks.get("row_columns")]
+        if stored not in (numeric, [c for c in numeric if c not in LATE_COLUMNS]):
             checks.fail("row_columns", f"must be {numeric}")
+        numeric = stored
         table = checks.tensor("rows", (None, len(numeric)), np.float64, finite=False)
         steps = table[:, numeric.index("step")] if len(table) else np.zeros(0)
         if not (np.isfinite(steps).all() and (steps >= 0).all() and (steps < t).all() and (np.diff(steps) > 0).all()):
@@ -101,7 +103,7 @@ class SwitchPoint:
 
 
 def _row(values, numeric: list[str]) -> dict:
-    row = {"phase": "warmup", "mode": "none"}
+    row = {"phase": "warmup", "mode": "none", **{c: math.nan for c in LATE_COLUMNS}}
     for c, v in zip(numeric, values):
         row[c] = int(v) if c in INT_COLUMNS and math.isfinite(v) else float(v)
     return row

@@ -92,8 +92,10 @@ class Trajectory:
                 self.hvps += rotated.matvecs
                 result = self.tracker.update(H)
                 self.sin = float(principal_angles(rotated.vectors, result.vectors)[0])
+            elif how == "rotate":
+                result = self.tracker.update(H, refresh="rotate", columns=columns)
             else:
-                result = self.tracker.update(H, refresh=how, columns=columns)
+                result = self.tracker.update(H)
         except (torch.linalg.LinAlgError, ValueError) as exc:
             loss, _ = evaluate(self.model, problem.loss_fn, problem.X, problem.Y, problem.labels)
             blown_up = (isinstance(exc, torch.linalg.LinAlgError) or "non-finite" in str(exc)
