@@ -32,6 +32,7 @@ from subspace_kit import HessianOperator, SubspaceTracker, top_eigen
 from subspace_kit.datasets import load
 from subspace_kit.losses import mse
 from subspace_kit.models import build_model
+from subspace_kit.theory.angles import largest_sine
 
 K, TOL = 10, 1e-3
 PYHESSIAN_CAP = 600  # deflated power iteration needs ~100 HVPs per eigenvalue here; cap the run time
@@ -71,12 +72,6 @@ def median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def sin_angle(U: torch.Tensor, V: torch.Tensor) -> float:
-    """sin of the largest principal angle between span(U) and span(V) (orthonormal columns)."""
-    U, V = torch.linalg.qr(U.double())[0], torch.linalg.qr(V.double())[0]
-    return float(torch.linalg.matrix_norm(U - V @ (V.T @ U), ord=2))
 
 
 def train_point(data, steps: int, seed: int = 0) -> nn.Module:
@@ -137,7 +132,7 @@ def check(result_values, result_vectors, H_check, ref) -> dict:
     res = torch.linalg.vector_norm(HV - vectors.double() * values, dim=0) / values.abs()
     rel = (values - ref.values.double()).abs() / ref.values.double().abs()
     return {"max_residual": float(res.max()), "max_eig_rel_err": float(rel.max()),
-            "sin_vs_ref": sin_angle(vectors, ref.vectors), "top_eigenvalues": values.tolist()}
+            "sin_vs_ref": largest_sine(vectors, ref.vectors), "top_eigenvalues": values.tolist()}
 
 
 def run_ours(model, data, method: str, H_check, ref) -> dict:
@@ -275,7 +270,7 @@ def tracking(model, data, steps: int) -> dict:
         fresh_seconds = time.perf_counter() - start
         ref = top_eigen(H, K, tol=1e-5, method="lanczos")
         rows.append({"method": r.method, "hvps": r.matvecs, "seconds": seconds, "gradient_seconds": g,
-                     "sin_vs_fresh": sin_angle(r.vectors, ref.vectors), "reported_residual": float(r.residuals.max()),
+                     "sin_vs_fresh": largest_sine(r.vectors, ref.vectors), "reported_residual": float(r.residuals.max()),
                      "cold_lanczos_hvps": fresh.matvecs, "cold_lanczos_seconds": fresh_seconds})
         print(f"  step: {rows[-1]}", flush=True)
     med = lambda key: statistics.median(row[key] for row in rows)  # noqa: E731

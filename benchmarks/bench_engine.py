@@ -33,7 +33,7 @@ from subspace_kit import HessianOperator, top_eigen
 from subspace_kit.experiment import RunConfig
 from subspace_kit.experiment.problem import Problem, evaluate
 from subspace_kit.experiment.trajectory import Trajectory
-from subspace_kit.theory.angles import principal_angles
+from subspace_kit.theory.angles import largest_sine
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -60,10 +60,6 @@ def time_steps(problem, source, mode, start, n):
         br.step(problem, t, refresh=refresh_due(problem, br, t, start))
         times.append(time.perf_counter() - t0)
     return statistics.mean(times), (br.hvps - source.hvps) / n, br
-
-
-def sin_angle(U, V) -> float:
-    return float(principal_angles(U, V)[0])
 
 
 def main(quick: bool = False) -> dict:
@@ -100,13 +96,13 @@ def main(quick: bool = False) -> dict:
         res = br.tracker.update(H)
         tracker_times.append(time.perf_counter() - t0)
         ref = top_eigen(H, paper_cfg.k, tol=1e-5, method="lanczos")
-        tracker_err.append(sin_angle(res.vectors, ref.vectors))
+        tracker_err.append(largest_sine(res.vectors, ref.vectors))
         before = H.num_matvecs
         t0 = time.perf_counter()
         sc = top_eigen(H, paper_cfg.k, tol=paper_cfg.tracker_tol, method="scipy")
         eigsh_times.append(time.perf_counter() - t0)
         eigsh_hvps.append(H.num_matvecs - before - paper_cfg.k)  # minus the residual check
-        eigsh_err.append(sin_angle(sc.vectors, ref.vectors))
+        eigsh_err.append(largest_sine(sc.vectors, ref.vectors))
     out["eigsh_vs_tracker"] = {
         "tracker_seconds": statistics.median(tracker_times), "eigsh_seconds": statistics.median(eigsh_times),
         "speedup": statistics.median(eigsh_times) / statistics.median(tracker_times),
@@ -125,7 +121,7 @@ def main(quick: bool = False) -> dict:
             if (t - warm) % 10 == 9:  # just before the class basis is refreshed: its stalest
                 Hf = HessianOperator(bc.model, problem_c.loss_fn, problem_p.Xh, problem_p.Yh)
                 ref = top_eigen(Hf, paper_cfg.k, tol=1e-4, method="lanczos")
-                errs.append(sin_angle(bc.basis, ref.vectors))
+                errs.append(largest_sine(bc.basis, ref.vectors))
         lp = evaluate(bp.model, problem_p.loss_fn, problem_p.X, problem_p.Y, problem_p.labels)[0]
         lc = evaluate(bc.model, problem_c.loss_fn, problem_c.X, problem_c.Y, problem_c.labels)[0]
         fid[mode] = {"loss_paper_protocol": lp, "loss_class": lc, "class_subspace_sin_median": statistics.median(errs),

@@ -64,12 +64,13 @@ def on_grid(run, steps: set):
     return dataclasses.replace(run, rows=[r for r in run.rows if r["phase"] == "warmup" or r["step"] in steps])
 
 
-def angle_summary(angles: list[dict]) -> dict:
+def angle_summary(angles: list[dict], names=ANGLES) -> dict:
+    """Median / max / count of each angle ``names`` per trajectory, and the steps measured."""
     out = {}
     for mode in ("dom", "bulk"):
         rows = [r for r in angles if r["mode"] == mode]
         out[mode] = {name: {"median": statistics.median(v), "max": max(v), "count": len(v)}
-                     for name in ANGLES if (v := [r[name] for r in rows if name in r])}
+                     for name in names if (v := [r[name] for r in rows if name in r])}
         out[mode]["steps"] = [rows[0]["step"], rows[-1]["step"]] if rows else []
     return out
 

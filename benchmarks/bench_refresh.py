@@ -40,15 +40,10 @@ from subspace_kit.datasets import load
 from subspace_kit.eigen import seeded_block
 from subspace_kit.losses import mse
 from subspace_kit.models import build_model
+from subspace_kit.theory.angles import largest_sine
 
 HERE = Path(__file__).resolve().parent
 K, OVERSAMPLE = 10, 2
-
-
-def sin_largest_angle(A: torch.Tensor, B: torch.Tensor) -> float:
-    """sin of the largest principal angle between span(A) and span(B) (orthonormal columns)."""
-    s = torch.linalg.svdvals(A.T.double() @ B.double())
-    return float((1 - s.min().clamp(max=1.0) ** 2).clamp_min(0).sqrt())
 
 
 # ------------------------------------------------------------------------------- methods
@@ -158,7 +153,7 @@ def walk(args) -> dict:
             exact = top_eigen(H, K, tol=1e-4, method="lanczos").vectors
             checks.append(t)
             for name, m in methods.items():
-                sins[name].append(sin_largest_angle(m.basis(), exact))
+                sins[name].append(largest_sine(m.basis(), exact))
             print(t, {n: round(s[-1], 4) for n, s in sins.items()}, flush=True)
     return dict(ratio=ratio, methods=methods, hvps=hvps, seconds=seconds, sins=sins, checks=checks)
 

@@ -49,15 +49,18 @@ def paper_protocol(horizon: int) -> RunConfig:
 
 
 class AngleProbe:
-    """Reads the engine's checkpoint every 10 steps and measures the angles (see module doc)."""
+    """Reads the engine's checkpoint every 10 steps and measures the angles (see module doc):
+    against the top-k of the first ``samples`` training samples and between bases ``lags``
+    steps apart (the `class` preset's by default; benchmarks/fidelity_presets.py passes others)."""
 
-    def __init__(self, cfg: RunConfig, path: Path, every: int):
-        self.cfg, self.path, self.every = cfg, path, every
+    def __init__(self, cfg: RunConfig, path: Path, every: int, samples=(1000, 500), lags=(10, 20)):
+        self.cfg, self.path, self.every, self.samples, self.lags = cfg, path, every, samples, lags
+        self.switch = cfg.switch_step
         self.problem = Problem.build(cfg)
         self.model = copy.deepcopy(self.problem.template)
         k = cfg.k
         self.trackers = {(mode, n): SubspaceTracker(k, oversample=cfg.oversample, tol=1e-3)
-                         for mode in ("dom", "bulk") for n in (None, 1000, 500)}
+                         for mode in ("dom", "bulk") for n in (None, *samples)}
         self.history: dict[str, dict[int, torch.Tensor]] = {"dom": {}, "bulk": {}}
         self.rows: list[dict] = []
         self.seen: set = set()
@@ -69,28 +72,29 @@ class AngleProbe:
 
     def __call__(self, row: dict) -> None:
         t, mode = row["step"], row["mode"]
-        if row["phase"] != "main" or mode not in ("dom", "bulk") or (t - SWITCH) % 10 or (t, mode) in self.seen:
+        if row["phase"] != "main" or mode not in ("dom", "bulk") or (t - self.switch) % 10 or (t, mode) in self.seen:
             return
         self.seen.add((t, mode))
         with np.load(self.path / "checkpoint.npz", allow_pickle=False) as ck:
-            if int(ck["t"]) != t or f"{mode}.params" not in ck.files:  # the switch step: phase 1's checkpoint
+            prefix = f"branches.{mode}."  # runner.RunState.state_dict's layout
+            if int(ck["t"]) != t or prefix + "params" not in ck.files:  # the switch step: phase 1's checkpoint
                 return
-            engine_basis = torch.from_numpy(ck[f"{mode}.basis"])  # the engine's, refreshed at θ_{t−1}
-            block = torch.from_numpy(ck[f"{mode}.block"])
-            params = torch.from_numpy(ck[f"{mode}.params"]) if (t - SWITCH) % self.every == 0 else None
+            engine_basis = torch.from_numpy(ck[prefix + "tracker.basis"])  # the engine's, refreshed at θ_{t−1}
+            block = torch.from_numpy(ck[prefix + "tracker.block"])
+            params = torch.from_numpy(ck[prefix + "params"]) if (t - self.switch) % self.every == 0 else None
         hist = self.history[mode]
         hist[t] = engine_basis
-        for old in [s for s in hist if s < t - 20]:
+        for old in [s for s in hist if s < t - max(self.lags)]:
             del hist[old]
         if params is None:
             return
         torch.nn.utils.vector_to_parameters(params, self.model.parameters())
         self.trackers[(mode, None)].restore(block)  # warm start: a few products at θ_t
         full = self.basis(mode, None)
-        out = {"step": t, "mode": mode, "sine_1000": float(principal_angles(full, self.basis(mode, 1000)).max()),
-               "sine_500": float(principal_angles(full, self.basis(mode, 500)).max()),
-               "sine_engine_1": float(principal_angles(full, engine_basis).max())}
-        for lag in (10, 20):
+        out = {"step": t, "mode": mode, "sine_engine_1": float(principal_angles(full, engine_basis).max())}
+        for n in self.samples:
+            out[f"sine_{n}"] = float(principal_angles(full, self.basis(mode, n)).max())
+        for lag in self.lags:
             if t - lag in hist:
                 out[f"sine_stale_{lag}"] = float(principal_angles(engine_basis, hist[t - lag]).max())
         self.rows.append(out)

@@ -1,8 +1,6 @@
 """Phase 1 once: switch points (saved, found, validated, exact), the shipped-run registry, models
 along a run (``snapshots``) and their continuations, and the behaviour reference of the
 ``class`` preset recorded before the engine was split into parts."""
-import csv
-import json
 import math
 import shutil
 from pathlib import Path

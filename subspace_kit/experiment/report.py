@@ -26,7 +26,6 @@ The claims, with the thresholds below:
 """
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path

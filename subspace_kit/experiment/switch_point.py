@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import FORMAT, Checks, CheckpointError, check_trajectory, from_arrays, to_arrays
+from .checkpoint import FORMAT, Checks, check_trajectory, from_arrays, to_arrays
 from .config import RunConfig
 from .metrics import INT_COLUMNS, LATE_COLUMNS, TEXT_COLUMNS, columns
 from .switch import SwitchRule

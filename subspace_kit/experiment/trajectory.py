@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..hessian import HessianOperator
-from ..theory.angles import principal_angles
+from ..theory.angles import largest_sine
 from ..tracker import SubspaceTracker
 from . import metrics
 from .config import RunConfig
@@ -91,7 +91,7 @@ class Trajectory:
                 rotated = self.tracker.update(H, refresh="rotate", columns=columns)
                 self.hvps += rotated.matvecs
                 result = self.tracker.update(H)
-                self.sin = float(principal_angles(rotated.vectors, result.vectors)[0])
+                self.sin = largest_sine(rotated.vectors, result.vectors)
             elif how == "rotate":
                 result = self.tracker.update(H, refresh="rotate", columns=columns)
             else:

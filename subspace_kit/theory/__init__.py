@@ -12,7 +12,7 @@ beyond the top-k eigenpairs.
   Gauss-Newton / functional split.
 """
 from ._toy import METHODS, Trajectory
-from .angles import principal_angles
+from .angles import largest_sine, principal_angles
 from .covariance import CovarianceSubspace, covariance_basis, minibatch_gradients
 from .eos import EdgeOrbit, EoSRun, ScalarFactorization, SelfStabilization, simulate_eos
 from .gauss_newton import FunctionalOperator, GaussNewtonOperator, subspace_curvature
@@ -24,7 +24,7 @@ from .along_run import curvature_split, subspace_angles
 __all__ = [
     "METHODS", "Trajectory", "Valley", "NoisyQuadratic",
     "SelfStabilization", "ScalarFactorization", "EdgeOrbit", "EoSRun", "simulate_eos",
-    "CovarianceSubspace", "covariance_basis", "minibatch_gradients", "principal_angles",
+    "CovarianceSubspace", "covariance_basis", "minibatch_gradients", "principal_angles", "largest_sine",
     "GaussNewtonOperator", "FunctionalOperator", "subspace_curvature",
     "SpectralDensity", "spectral_density", "subspace_angles", "curvature_split",
 ]

@@ -24,3 +24,9 @@ def principal_angles(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     if Qv.shape[1] > Qu.shape[1]:
         Qu, Qv = Qv, Qu
     return torch.linalg.svdvals(Qv - Qu @ (Qu.T @ Qv)).clamp(0.0, 1.0)
+
+
+def largest_sine(U: torch.Tensor, V: torch.Tensor) -> float:
+    """sin of the largest principal angle between span(U) and span(V): how far apart two
+    subspaces of the same dimension are (0: the same, 1: some direction orthogonal)."""
+    return float(principal_angles(U, V)[0])
