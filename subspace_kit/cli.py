@@ -55,7 +55,9 @@ def _config_from_args(args):
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="class", help="paper, class or smoke (default: class)")
+    from .experiment.config import PRESETS
+
+    p.add_argument("--preset", default="class", help=f"{', '.join(PRESETS)} (default: class)")
     p.add_argument("--config", help="JSON file of config fields (may name a 'preset')")
     p.add_argument("--optimizer", help="sgd, gd, sam, momentum or adam")
     p.add_argument("--modes", help="comma-separated: none,dom,bulk,interp (default none,dom,bulk)")

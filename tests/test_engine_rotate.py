@@ -110,3 +110,21 @@ def test_a_stopped_rotate_run_resumes_to_the_same_rows(tiny, tmp_path):
     assert resumed.status == "completed"
     assert_same_rows(resumed.rows, reference.rows)
     assert resumed.summary["hvps"] == reference.summary["hvps"]
+
+
+def test_the_shipped_reference_run_holds_what_its_label_says():
+    """data/runs' reference run (README, notebooks 04 and 14, benchmarks/results/reference.md): the
+    paper's protocol run to the end, switched by the rule, its subspace certified every
+    ``certify_every`` steps on both projected branches, and within the bound the text states."""
+    from subspace_kit.experiment.shipped import stored_shipped
+
+    run = stored_shipped("reference")
+    assert run is not None and run.config == RunConfig.preset("reference")
+    cfg = run.config
+    assert run.status == "completed" and max(r["step"] for r in run.rows) == cfg.steps - 1
+    assert run.summary["switch_reason"].startswith("rule fired") and run.switch_step < cfg.max_switch_step
+    for mode in ("dom", "bulk"):
+        rows = run.main_rows(mode, "subspace_sin")
+        assert [r["step"] for r in rows] == list(range(run.switch_step, cfg.steps, cfg.certify_every))
+        assert max(r["subspace_sin"] for r in rows[1:]) <= 0.05
+        assert max(r["tracker_residual"] for r in rows) <= cfg.tracker_tol
