@@ -42,7 +42,8 @@ NOTEBOOK_RUNS = {
     "08_edge_of_stability": ["eos"],
     "01_welcome": ["class"],
     "03_gradients_in_a_tiny_subspace": ["class"],
-    "04_does_sgd_happen_there": ["class"],
+    "04_does_sgd_happen_there": ["class", "reference"],
+    "14_where_to_go_next": ["class", "reference"],
     "07_noise_is_the_cause": ["sgd"],
 }
 # Phrases that assert a claim's verdict about a run.

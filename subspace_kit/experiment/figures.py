@@ -252,9 +252,12 @@ def draw_headline(result: RunResult, axes=None):
         hist_ax.set_yticklabels([tick_text(t) for t in ticks])
     if curves["switch"] is not None:
         hist_ax.axvline(curves["switch"], ls="--", color="#555", lw=1)
+        # Left of the line, unless the switch sits in the left third (the label would cover the ticks).
+        lo, hi = hist_ax.get_xlim()
+        right = (curves["switch"] - lo) < (hi - lo) / 3
         hist_ax.annotate(f"switch (step {curves['switch']})", (curves["switch"], 1.0),
-                         xycoords=("data", "axes fraction"),
-                         xytext=(-4, -14), textcoords="offset points", ha="right", fontsize=10, color="#555")
+                         xycoords=("data", "axes fraction"), xytext=(4 if right else -4, -14),
+                         textcoords="offset points", ha="left" if right else "right", fontsize=10, color="#555")
     hist_ax.set(title=HISTORY_TITLE, xlabel="step", ylabel="training loss")
     for ax in axes:
         ax.grid(alpha=0.25)
