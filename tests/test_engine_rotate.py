@@ -36,12 +36,17 @@ def test_protocol_one_configs_keep_their_store_keys():
 @pytest.mark.parametrize("bad,message", [
     (dict(refresh_method="lanczos"), "refresh_method"),
     (dict(refresh_columns=0), "refresh_columns"),
-    (dict(k=3, refresh_columns=4), "refresh_columns"),
+    (dict(k=3, refresh_method="rotate", refresh_columns=4), "refresh_columns"),
     (dict(certify_every=0), "certify_every"),
 ])
 def test_bad_refresh_settings_are_refused_by_name(bad, message):
     with pytest.raises(ValueError, match=message):
         RunConfig.preset("smoke", **bad)
+
+
+def test_a_k_of_one_keeps_the_default_columns_unless_it_rotates():
+    assert RunConfig.preset("smoke", k=1).refresh_columns == 2
+    assert RunConfig.preset("smoke", k=1, refresh_method="rotate", refresh_columns=1).k == 1
 
 
 def test_refresh_cadence():

@@ -218,7 +218,8 @@ class RunConfig:
         for name, low in (("k", 1), ("batch_size", 1), ("steps", 1), ("switch_step", 0), ("switch_check_every", 1),
                           ("refresh_every", 1), ("log_every", 1), ("checkpoint_every", 1), ("certify_every", 1)):
             _integer(name, getattr(self, name), low)
-        _integer("refresh_columns", self.refresh_columns, 1, int(self.k) + 1)  # at most k (k checked above)
+        # At most k when it is used (k checked above); the default 2 must not refuse a k = 1 run.
+        _integer("refresh_columns", self.refresh_columns, 1, int(self.k) + 1 if self.refresh_method == "rotate" else None)
         # The tracker carries k + oversample vectors of the parameter dimension: more than a few
         # hundred costs memory and HVPs for nothing (the paper's trackers use a handful).
         _integer("oversample", self.oversample, 0, MAX_OVERSAMPLE + 1)
