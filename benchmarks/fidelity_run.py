@@ -75,6 +75,8 @@ class AngleProbe:
         if row["phase"] != "main" or mode not in ("dom", "bulk") or (t - self.switch) % 10 or (t, mode) in self.seen:
             return
         self.seen.add((t, mode))
+        if not (self.path / "checkpoint.npz").exists():  # a finished run read back: angles.json has them
+            return
         with np.load(self.path / "checkpoint.npz", allow_pickle=False) as ck:
             prefix = f"branches.{mode}."  # runner.RunState.state_dict's layout
             if int(ck["t"]) != t or prefix + "params" not in ck.files:  # the switch step: phase 1's checkpoint
