@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from bench_curvature import median_time
 from subspace_kit.experiment import RunConfig, RunStore
 from subspace_kit.experiment.figures import save_headline
 from subspace_kit.experiment.problem import Problem, full_loss_and_grad
@@ -50,17 +50,10 @@ def gradient_cost_ratio(cfg: RunConfig, repeats: int = 5) -> dict:
     H = HessianOperator(model, problem.loss_fn, problem.Xh, problem.Yh)
     v = torch.randn(sum(p.numel() for p in model.parameters()), 1)
 
-    def median_seconds(fn):
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
-    grad = median_seconds(lambda: full_loss_and_grad(model, problem.loss_fn, problem.X, problem.Y))
-    hvp = median_seconds(lambda: apply_operator(H, v))
+    grad_fn = lambda: full_loss_and_grad(model, problem.loss_fn, problem.X, problem.Y)  # noqa: E731
+    hvp_fn = lambda: apply_operator(H, v)  # noqa: E731
+    grad_fn(), hvp_fn()  # warm-up
+    grad, hvp = median_time(grad_fn, repeats), median_time(hvp_fn, repeats)
     return {"gradient_s": grad, "hvp_s": hvp, "hvp_over_gradient": hvp / grad}
 
 
